@@ -1,0 +1,3 @@
+"""TextFromTrack: self-hostable audio-to-text service."""
+
+__version__ = "0.1.0"

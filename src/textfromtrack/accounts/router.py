@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from textfromtrack.accounts import service
+from textfromtrack.accounts.schemas import AccountOut, Credentials, LoginOut, MeOut, SessionOut
+from textfromtrack.credits import service as credits
+from textfromtrack.deps import (
+    SESSION_COOKIE,
+    ClientIp,
+    CurrentApiCaller,
+    CurrentWebCaller,
+    OptionalWebCaller,
+    SessionDep,
+    SettingsDep,
+)
+
+router = APIRouter(prefix="/api/auth", tags=["accounts"])
+v1_router = APIRouter(prefix="/api/v1", tags=["v1"])
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
+def register(body: Credentials, session: SessionDep, settings: SettingsDep) -> AccountOut:
+    user = service.register(session, settings, body.email, body.password)
+    return AccountOut(
+        user_id=user.id,
+        email=user.email,
+        credit_balance=credits.balance(session, user.id),
+        created_at=user.created_at,
+    )
+
+
+@router.post("/login", response_model=LoginOut)
+def login(
+    body: Credentials,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    ip: ClientIp,
+) -> LoginOut:
+    issued = service.login(session, settings, body.email, body.password, ip)
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=settings.session_ttl_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    return LoginOut(access_token=issued.token, expires_at=issued.expires_at)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(
+    caller: OptionalWebCaller, session: SessionDep, settings: SettingsDep, response: Response
+) -> Response:
+    if caller is not None:
+        service.logout(session, settings, caller.token)
+    out = Response(status_code=status.HTTP_204_NO_CONTENT)
+    out.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.cookie_secure
+    )
+    return out
+
+
+@router.get("/session", response_model=SessionOut)
+def current_session(caller: CurrentWebCaller, session: SessionDep) -> SessionOut:
+    return SessionOut(
+        user_id=caller.user.id,
+        email=caller.user.email,
+        credit_balance=credits.balance(session, caller.user.id),
+        expires_at=caller.session.expires_at,
+    )
+
+
+@v1_router.get("/me", response_model=MeOut, summary="Your profile + credit balance")
+def me(caller: CurrentApiCaller, session: SessionDep, settings: SettingsDep) -> MeOut:
+    return MeOut(
+        user_id=caller.user.id,
+        email=caller.user.email,
+        credit_balance=credits.balance(session, caller.user.id),
+        top_up_url=settings.top_up_url,
+        scopes_granted=caller.scopes,
+    )

@@ -1,0 +1,223 @@
+"""``tft``: the operator's command line (serve, migrate, config, users, tokens, credits)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from textfromtrack.config import Settings, masked_settings
+from textfromtrack.db import Database, migrate
+from textfromtrack.errors import ApiError
+
+app = typer.Typer(help="TextFromTrack: audio to timestamped text.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage personal access tokens.", no_args_is_help=True)
+credits_app = typer.Typer(help="Manage the credits ledger.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(credits_app, name="credits")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic lists every bad TFT_ variable
+        err.print(f"[red]Invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _unit_of_work() -> Iterator[tuple[Settings, Session]]:
+    """A migrated database and one transaction; domain errors become clean exits."""
+    settings = _settings()
+    db = Database(settings.effective_database_url)
+    try:
+        migrate(db)
+        with db.session() as session:
+            yield settings, session
+    except ApiError as exc:
+        err.print(f"[red]Error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default TFT_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default TFT_PORT).")] = None,
+) -> None:
+    """Migrate the database, then run the API (and inline workers)."""
+    import uvicorn
+
+    from textfromtrack.main import create_app
+
+    settings = _settings()
+    _setup_logging(settings)
+    db = Database(settings.effective_database_url)
+    migrate(db)
+    application = create_app(settings, db)
+    out.print(
+        f"TextFromTrack on http://{host or settings.host}:{port or settings.port} "
+        f"(API docs at /docs, database {db.engine.dialect.name})"
+    )
+    try:
+        uvicorn.run(
+            application,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=False,  # X-Forwarded-For is handled by TFT_TRUSTED_PROXIES
+        )
+    finally:
+        db.dispose()
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Bring the database schema to the newest version."""
+    settings = _settings()
+    db = Database(settings.effective_database_url)
+    try:
+        migrate(db)
+    finally:
+        db.dispose()
+    out.print("Database is at the newest migration.")
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings, secrets masked."""
+    settings = _settings()
+    table = Table("setting", "value", "what it is")
+    for name, value in masked_settings(settings).items():
+        doc = Settings.model_fields[name].description or ""
+        table.add_row(f"TFT_{name.upper()}", value, doc)
+    out.print(table)
+
+
+# ---------------------------------------------------------------- users
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Login email.")],
+    password: Annotated[str, typer.Option(help="Password (at least TFT_PASSWORD_MIN_LENGTH).")],
+    credits: Annotated[
+        int | None, typer.Option(min=0, help="Starting credits (default TFT_SIGNUP_CREDITS).")
+    ] = None,
+) -> None:
+    """Create an account."""
+    from textfromtrack.accounts import service
+    from textfromtrack.credits import service as ledger
+
+    with _unit_of_work() as (settings, session):
+        user = service.register(session, settings, email, password, credits)
+        balance = ledger.balance(session, user.id)
+    out.print(f"Created {user.email} (id {user.id}) with {balance} credits.")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List accounts with their balances."""
+    from textfromtrack.accounts import service
+    from textfromtrack.credits import service as ledger
+
+    with _unit_of_work() as (_settings_, session):
+        table = Table("email", "id", "credits", "status", "created")
+        for user in service.list_users(session):
+            table.add_row(
+                user.email,
+                user.id,
+                str(ledger.balance(session, user.id)),
+                "suspended" if user.is_suspended else "active",
+                user.created_at.strftime("%Y-%m-%d %H:%M"),
+            )
+    out.print(table)
+
+
+def _set_suspended(email: str, suspended: bool) -> None:
+    from textfromtrack.accounts import service
+
+    with _unit_of_work() as (_settings_, session):
+        user = service.set_suspended(session, email, suspended)
+    out.print(f"{user.email} is now {'suspended' if suspended else 'active'}.")
+
+
+@users_app.command("suspend")
+def users_suspend(email: str) -> None:
+    """Suspend an account: its tokens and sessions stop working (403)."""
+    _set_suspended(email, True)
+
+
+@users_app.command("unsuspend")
+def users_unsuspend(email: str) -> None:
+    """Lift a suspension."""
+    _set_suspended(email, False)
+
+
+# ---------------------------------------------------------------- tokens
+
+
+@tokens_app.command("create")
+def tokens_create(
+    email: Annotated[str, typer.Option(help="Owner's email.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="transcriptions:read or transcriptions:write; repeat for both (default both)."
+        ),
+    ] = None,
+    expires_in_days: Annotated[int | None, typer.Option(min=1, max=3650)] = None,
+) -> None:
+    """Create a personal access token and print it once, alone on the last line."""
+    from textfromtrack.accounts import service as accounts
+    from textfromtrack.tokens import service
+
+    with _unit_of_work() as (_settings_, session):
+        user = accounts.get_by_email(session, email)
+        if user is None:
+            raise typer.BadParameter(f"no account with email {email!r}", param_hint="--email")
+        created = service.create(session, user, name, scope or None, expires_in_days)
+    err.print(f"Token {created.record.name!r} for {user.email}; it is shown only now:")
+    typer.echo(created.plaintext)
+
+
+# ---------------------------------------------------------------- credits
+
+
+@credits_app.command("grant")
+def credits_grant(
+    email: str,
+    amount: Annotated[int, typer.Argument(min=1, help="Credits to add.")],
+    note: Annotated[str, typer.Option(help="Why, for the ledger.")] = "operator grant",
+) -> None:
+    """Add credits to an account through the ledger."""
+    from textfromtrack.accounts import service as accounts
+    from textfromtrack.credits import service
+
+    with _unit_of_work() as (_settings_, session):
+        user = accounts.get_by_email(session, email)
+        if user is None:
+            raise typer.BadParameter(f"no account with email {email!r}", param_hint="EMAIL")
+        service.grant(session, user.id, amount, note)
+        balance = service.balance(session, user.id)
+    out.print(f"Granted {amount} credits to {user.email}; balance is now {balance}.")

@@ -1,0 +1,132 @@
+"""Settings: one class, read from the environment with the ``TFT_`` prefix.
+
+Every field has a docstring; ``tft config`` prints them with secrets masked.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TFT_", env_file=None, extra="ignore", use_attribute_docstrings=True
+    )
+
+    data_dir: Path = Path("./data")
+    """Folder for the SQLite database, uploads, exports, the model cache and the generated secret key."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL. Unset: a SQLite file ``tft.db`` in the data dir. PostgreSQL: ``postgresql+psycopg://user@host/db``."""
+
+    secret_key: SecretStr | None = None
+    """Signs web-session JWTs. Unset: generated once and kept in ``<data dir>/secret_key``."""
+
+    signup_credits: int = Field(default=10, ge=0)
+    """Credits granted to every new account (through the ledger)."""
+
+    top_up_url: str = "https://app.textfromtrack.com/"
+    """Where users buy more credits; returned as ``top_up_url`` by /api/v1/me and in 402 errors."""
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    """The address users reach the service at; an https URL also marks the session cookie Secure."""
+
+    host: str = "127.0.0.1"
+    """Interface ``tft serve`` binds to."""
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    """Port ``tft serve`` listens on."""
+
+    session_ttl_hours: int = Field(default=24 * 7, ge=1)
+    """Lifetime of a web session (login JWT and cookie)."""
+
+    password_min_length: int = Field(default=10, ge=8)
+    """Shortest password accepted at registration."""
+
+    login_max_failures: int = Field(default=5, ge=1)
+    """Failed logins for one email (or 4x this from one IP) within the window before login is throttled."""
+
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    """Window for counting failed logins, and how long login stays throttled after it trips."""
+
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Peer addresses whose X-Forwarded-For header is believed (comma-separated or JSON list)."""
+
+    log_level: str = "INFO"
+    """Python logging level for the service."""
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tft.db').resolve()}"
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        return load_or_create_secret(self.data_dir)
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.public_base_url.lower().startswith("https://")
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """Read the persisted secret, creating it atomically (0600) the first time."""
+    path = data_dir / SECRET_KEY_FILE
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    try:
+        # Link, not rename: if another process won the race, its secret is kept.
+        os.link(tmp, path)
+    except FileExistsError:
+        value = path.read_text().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return value
+
+
+def masked_settings(settings: Settings) -> dict[str, str]:
+    """The effective settings as display strings, secrets masked."""
+    out: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if name == "secret_key":
+            source = (
+                "environment" if value is not None else f"{settings.data_dir / SECRET_KEY_FILE}"
+            )
+            out[name] = f"******** (from {source})"
+        elif name == "database_url":
+            out[name] = mask_url(settings.effective_database_url)
+        elif isinstance(value, list):
+            out[name] = ",".join(str(v) for v in value)
+        else:
+            out[name] = str(value)
+    return out
+
+
+def mask_url(url: str) -> str:
+    """Hide a password inside a database or broker URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, at, host = rest.rpartition("@")
+    user, colon, _password = creds.partition(":")
+    return f"{scheme}://{user}{':********' if colon else ''}{at}{host}"

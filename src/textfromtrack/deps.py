@@ -1,0 +1,205 @@
+"""Request dependencies as ``Annotated`` aliases: settings, DB session, the caller."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from textfromtrack.accounts import service as accounts
+from textfromtrack.accounts.models import User, WebSession
+from textfromtrack.config import Settings
+from textfromtrack.db import Database
+from textfromtrack.errors import ApiError, Forbidden, Unauthorized
+from textfromtrack.tokens import service as tokens
+from textfromtrack.tokens.models import ApiToken
+
+SESSION_COOKIE = "tft_session"
+
+pat_scheme = HTTPBearer(
+    scheme_name="PersonalAccessToken",
+    description="A personal access token, `tft_pat_…`, from Account → API tokens. "
+    "Only /api/v1/* accepts it.",
+    auto_error=False,
+)
+web_bearer_scheme = HTTPBearer(
+    scheme_name="WebSession",
+    description="The access_token returned by POST /api/auth/login (a JWT). "
+    "Only /api/auth/* and the web app accept it.",
+    auto_error=False,
+)
+web_cookie_scheme = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="WebSessionCookie",
+    description="The HttpOnly cookie set by POST /api/auth/login.",
+    auto_error=False,
+)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def get_session(db: DatabaseDep) -> Iterator[Session]:
+    """The request's unit of work: committed when the handler returns, else rolled back."""
+    with db.sessionmaker() as session:
+        try:
+            yield session
+        except ApiError as exc:
+            if exc.keeps_changes:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        else:
+            session.commit()
+
+
+# Function scope: the commit happens before the response is sent, so a failed
+# commit is a 500 and never a success the database does not hold.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def client_ip(request: Request, settings: SettingsDep) -> str:
+    """The socket peer, or X-Forwarded-For's nearest untrusted hop behind trusted proxies."""
+    peer = request.client.host if request.client else "unknown"
+    if not settings.trusted_proxies or not _is_trusted(peer, settings.trusted_proxies):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    # Walk from the right: the last hop not added by one of our proxies is the client.
+    for hop in reversed(hops):
+        if not _is_trusted(hop, settings.trusted_proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _is_trusted(address: str, trusted: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in trusted:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+ClientIp = Annotated[str, Depends(client_ip)]
+
+
+# ---------------------------------------------------------------- web sessions
+
+
+@dataclass(frozen=True)
+class WebCaller:
+    user: User
+    session: WebSession
+    token: str
+
+
+def _web_token(
+    bearer: HTTPAuthorizationCredentials | None, cookie: str | None, request: Request
+) -> str | None:
+    if request.headers.get("authorization"):
+        # An Authorization header decides on its own; a PAT there is not a session.
+        return bearer.credentials if bearer is not None else None
+    return cookie
+
+
+def optional_web_caller(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(web_bearer_scheme)],
+    cookie: Annotated[str | None, Depends(web_cookie_scheme)],
+) -> WebCaller | None:
+    token = _web_token(bearer, cookie, request)
+    if not token or not accounts.looks_like_jwt(token):
+        return None
+    resolved = accounts.resolve_session(session, settings, token)
+    if resolved is None:
+        return None
+    return WebCaller(user=resolved[0], session=resolved[1], token=token)
+
+
+def web_caller(caller: Annotated[WebCaller | None, Depends(optional_web_caller)]) -> WebCaller:
+    if caller is None:
+        raise Unauthorized("Sign in first: this endpoint needs a web session, not an API token.")
+    if caller.user.is_suspended:
+        raise Forbidden("This account is suspended.")
+    return caller
+
+
+OptionalWebCaller = Annotated[WebCaller | None, Depends(optional_web_caller)]
+CurrentWebCaller = Annotated[WebCaller, Depends(web_caller)]
+
+
+# ---------------------------------------------------------------- personal access tokens
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    user: User
+    token: ApiToken
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.token.scope_list
+
+
+def api_caller(
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(pat_scheme)],
+) -> ApiCaller:
+    if bearer is None:
+        raise Unauthorized("Send a personal access token: Authorization: Bearer tft_pat_…")
+    found = tokens.authenticate(session, bearer.credentials)
+    if found is None:
+        raise Unauthorized("The access token is invalid, expired or revoked.")
+    record, user = found
+    if user.is_suspended:
+        raise Forbidden("This account is suspended.")
+    return ApiCaller(user=user, token=record)
+
+
+CurrentApiCaller = Annotated[ApiCaller, Depends(api_caller)]
+
+
+def require_scope(scope: str) -> Callable[[ApiCaller], ApiCaller]:
+    """A dependency that lets the call through only when the token holds ``scope``."""
+
+    def check(caller: CurrentApiCaller) -> ApiCaller:
+        if scope not in caller.scopes:
+            raise Forbidden(
+                f"This token lacks the {scope} scope.", details={"required_scope": scope}
+            )
+        return caller
+
+    check.__name__ = f"require_{scope.replace(':', '_')}"
+    return check
+
+
+ReadCaller = Annotated[ApiCaller, Depends(require_scope(tokens.SCOPE_READ))]
+WriteCaller = Annotated[ApiCaller, Depends(require_scope(tokens.SCOPE_WRITE))]

@@ -1,0 +1,208 @@
+"""Domain errors and the one error envelope every non-2xx response uses.
+
+Services raise ``ApiError`` subclasses; routers never build error JSON by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+class ApiError(Exception):
+    status_code: int = 400
+    code: str = "validation_error"
+    default_message: str = "The request is invalid."
+    # Most errors undo the request's writes; a few (a failed login's counter) must persist.
+    keeps_changes: bool = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details or {}
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(ApiError):
+    status_code = 400
+    code = "validation_error"
+
+
+class TrackTooLong(ApiError):
+    status_code = 400
+    code = "track_too_long"
+    default_message = "Audio exceeds the 10-minute limit."
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "unauthorized"
+    default_message = "Authentication required."
+
+    def __init__(self, message: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kw)
+
+
+class InsufficientCredits(ApiError):
+    status_code = 402
+    code = "insufficient_credits"
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    code = "forbidden"
+    default_message = "You are not allowed to do this."
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+    default_message = "Not found."
+
+
+class InvalidState(ApiError):
+    status_code = 409
+    code = "validation_error"
+    default_message = "This operation is not valid in the current state."
+
+
+class Gone(ApiError):
+    status_code = 410
+    code = "gone"
+    default_message = "This resource was removed by the retention policy."
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "validation_error"
+    default_message = "Upload exceeds the 100 MB limit."
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many requests."
+
+    def __init__(self, message: str | None = None, *, retry_after: int, **kw: Any) -> None:
+        headers = dict(kw.pop("headers", None) or {})
+        headers["Retry-After"] = str(max(1, retry_after))
+        super().__init__(message, headers=headers, **kw)
+
+
+# Codes for errors the framework raises itself (routing, method, body parsing).
+_STATUS_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    402: "insufficient_credits",
+    403: "forbidden",
+    404: "not_found",
+    405: "validation_error",
+    409: "validation_error",
+    410: "gone",
+    413: "validation_error",
+    415: "validation_error",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(envelope(code, message, details), status_code=status, headers=headers)
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    return rid if isinstance(rid, str) else "-"
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = _STATUS_CODES.get(status, "internal_error" if status >= 500 else "validation_error")
+    if status == 404:
+        message = "Not found."
+    elif status == 405:
+        message = f"Method {request.method} is not allowed here."
+    else:
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    return error_response(status, code, message, None, dict(exc.headers or {}))
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        fields.setdefault(_field_path(err.get("loc", ())), str(err.get("msg", "invalid")))
+    names = ", ".join(fields) or "body"
+    return error_response(400, "validation_error", f"Invalid request: {names}.", {"fields": fields})
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    rid = request_id(request)
+    log.exception("unhandled error (request_id=%s) on %s %s", rid, request.method, request.url.path)
+    return error_response(
+        500,
+        "internal_error",
+        "An unexpected error occurred. Quote the request id if you report it.",
+        {"request_id": rid},
+        {REQUEST_ID_HEADER: rid},
+    )
+
+
+async def request_id_middleware(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    request.state.request_id = rid
+    response = await call_next(request)
+    response.headers[REQUEST_ID_HEADER] = rid
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.middleware("http")(request_id_middleware)
