@@ -106,11 +106,9 @@ def migrate_cmd() -> None:
 def config() -> None:
     """Print the effective settings, secrets masked."""
     settings = _settings()
-    table = Table("setting", "value", "what it is")
     for name, value in masked_settings(settings).items():
         doc = Settings.model_fields[name].description or ""
-        table.add_row(f"TFT_{name.upper()}", value, doc)
-    out.print(table)
+        typer.echo(f"# {doc}\nTFT_{name.upper()}={value}")
 
 
 # ---------------------------------------------------------------- users
@@ -140,7 +138,7 @@ def users_list() -> None:
     from textfromtrack.accounts import service
     from textfromtrack.credits import service as ledger
 
-    with _unit_of_work() as (_settings_, session):
+    with _unit_of_work() as (_, session):
         table = Table("email", "id", "credits", "status", "created")
         for user in service.list_users(session):
             table.add_row(
@@ -156,7 +154,7 @@ def users_list() -> None:
 def _set_suspended(email: str, suspended: bool) -> None:
     from textfromtrack.accounts import service
 
-    with _unit_of_work() as (_settings_, session):
+    with _unit_of_work() as (_, session):
         user = service.set_suspended(session, email, suspended)
     out.print(f"{user.email} is now {'suspended' if suspended else 'active'}.")
 
@@ -192,7 +190,7 @@ def tokens_create(
     from textfromtrack.accounts import service as accounts
     from textfromtrack.tokens import service
 
-    with _unit_of_work() as (_settings_, session):
+    with _unit_of_work() as (_, session):
         user = accounts.get_by_email(session, email)
         if user is None:
             raise typer.BadParameter(f"no account with email {email!r}", param_hint="--email")
@@ -214,7 +212,7 @@ def credits_grant(
     from textfromtrack.accounts import service as accounts
     from textfromtrack.credits import service
 
-    with _unit_of_work() as (_settings_, session):
+    with _unit_of_work() as (_, session):
         user = accounts.get_by_email(session, email)
         if user is None:
             raise typer.BadParameter(f"no account with email {email!r}", param_hint="EMAIL")

@@ -9,11 +9,12 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 
 
 class Settings(BaseSettings):
@@ -22,10 +23,10 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("./data")
-    """Folder for the SQLite database, uploads, exports, the model cache and the generated secret key."""
+    """Folder for the SQLite database, uploads, exports, model cache and generated secret key."""
 
     database_url: str | None = None
-    """SQLAlchemy URL. Unset: a SQLite file ``tft.db`` in the data dir. PostgreSQL: ``postgresql+psycopg://user@host/db``."""
+    """SQLAlchemy URL. Unset: SQLite ``tft.db`` in the data dir. PostgreSQL: postgresql+psycopg://..."""
 
     secret_key: SecretStr | None = None
     """Signs web-session JWTs. Unset: generated once and kept in ``<data dir>/secret_key``."""
@@ -52,16 +53,23 @@ class Settings(BaseSettings):
     """Shortest password accepted at registration."""
 
     login_max_failures: int = Field(default=5, ge=1)
-    """Failed logins for one email (or 4x this from one IP) within the window before login is throttled."""
+    """Failed logins for one email (4x this for one IP) within the window before a lockout."""
 
     login_lockout_seconds: int = Field(default=900, ge=1)
     """Window for counting failed logins, and how long login stays throttled after it trips."""
 
-    trusted_proxies: list[str] = Field(default_factory=list)
-    """Peer addresses whose X-Forwarded-For header is believed (comma-separated or JSON list)."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Proxy addresses or CIDR ranges (comma-separated) whose X-Forwarded-For is believed."""
 
     log_level: str = "INFO"
     """Python logging level for the service."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @cached_property
     def effective_database_url(self) -> str:

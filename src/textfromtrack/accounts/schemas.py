@@ -19,7 +19,7 @@ class AccountOut(BaseModel):
 
 class LoginOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - OAuth token type, not a secret
     expires_at: datetime
 
 

@@ -4,9 +4,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from textfromtrack.db import utcnow
 from textfromtrack.tokens.models import ApiToken
 from textfromtrack.tokens.service import ALL_SCOPES, is_active
-from textfromtrack.db import utcnow
 
 
 class TokenCreate(BaseModel):
