@@ -17,11 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from support import Account, make_account
 from textfromtrack.config import Settings
 from textfromtrack.db import Database, migrate
 from textfromtrack.main import create_app
-
-from support import Account, make_account
 
 PG_URL = os.environ.get("TFT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]

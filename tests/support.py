@@ -34,7 +34,9 @@ def make_account(client: TestClient, email: str | None = None) -> Account:
     return Account(email=email, user_id=user_id, jwt=r.json()["access_token"])
 
 
-def make_token(client: TestClient, account: Account, scopes: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def make_token(
+    client: TestClient, account: Account, scopes: list[str] | None = None, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {"name": "test", **extra}
     if scopes is not None:
         body["scopes"] = scopes
@@ -57,5 +59,3 @@ def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert isinstance(body["error"]["details"], dict)
     return dict(body["error"])
-
-

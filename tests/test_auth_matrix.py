@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from fastapi import APIRouter
 from support import PASSWORD, Account, assert_envelope, bearer, make_account, make_token
 from textfromtrack.db import Database, utcnow
 from textfromtrack.deps import ReadCaller, WriteCaller
@@ -46,9 +46,7 @@ def test_token_on_token_management_is_401(client: TestClient, account: Account) 
     assert_envelope(client.get("/api/auth/session", headers=bearer(token)), 401, "unauthorized")
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/v1/me", "/api/auth/tokens", "/api/auth/session"]
-)
+@pytest.mark.parametrize("path", ["/api/v1/me", "/api/auth/tokens", "/api/auth/session"])
 def test_no_credentials_is_401(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert_envelope(r, 401, "unauthorized")
@@ -60,7 +58,9 @@ def test_no_credentials_is_401(client: TestClient, path: str) -> None:
     ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token tft_pat_x", "bearer nonsense"],
 )
 def test_garbage_authorization_is_401(client: TestClient, header: str) -> None:
-    assert_envelope(client.get("/api/v1/me", headers={"Authorization": header}), 401, "unauthorized")
+    assert_envelope(
+        client.get("/api/v1/me", headers={"Authorization": header}), 401, "unauthorized"
+    )
 
 
 def test_revoked_token_is_401_on_the_next_request(client: TestClient, account: Account) -> None:
@@ -70,7 +70,9 @@ def test_revoked_token_is_401_on_the_next_request(client: TestClient, account: A
     assert r.status_code == 204
     assert_envelope(client.get("/api/v1/me", headers=bearer(created["token"])), 401, "unauthorized")
     # Idempotent: again, and for ids that do not exist or are not ours.
-    assert client.delete(f"/api/auth/tokens/{created['id']}", headers=account.web).status_code == 204
+    assert (
+        client.delete(f"/api/auth/tokens/{created['id']}", headers=account.web).status_code == 204
+    )
     assert client.delete("/api/auth/tokens/nope", headers=account.web).status_code == 204
     listed = client.get("/api/auth/tokens", headers=account.web).json()
     assert listed[0]["revoked"] is True and listed[0]["revoked_at"]
@@ -79,7 +81,9 @@ def test_revoked_token_is_401_on_the_next_request(client: TestClient, account: A
 def test_revoking_another_users_token_does_nothing(client: TestClient, account: Account) -> None:
     other = make_account(client)
     created = make_token(client, other)
-    assert client.delete(f"/api/auth/tokens/{created['id']}", headers=account.web).status_code == 204
+    assert (
+        client.delete(f"/api/auth/tokens/{created['id']}", headers=account.web).status_code == 204
+    )
     assert client.get("/api/v1/me", headers=bearer(created["token"])).status_code == 200
 
 
@@ -148,7 +152,9 @@ def test_read_only_scope_is_403_on_a_write_route(client: TestClient, account: Ac
     client.app.include_router(probe)  # type: ignore[attr-defined]
     read_only = make_token(client, account, scopes=["transcriptions:read"])["token"]
     write_only = make_token(client, account, scopes=["transcriptions:write"])["token"]
-    err = assert_envelope(client.post("/api/v1/_probe/write", headers=bearer(read_only)), 403, "forbidden")
+    err = assert_envelope(
+        client.post("/api/v1/_probe/write", headers=bearer(read_only)), 403, "forbidden"
+    )
     assert err["details"] == {"required_scope": "transcriptions:write"}
     assert client.get("/api/v1/_probe/read", headers=bearer(read_only)).status_code == 200
     assert client.post("/api/v1/_probe/write", headers=bearer(write_only)).status_code == 200
@@ -157,7 +163,9 @@ def test_read_only_scope_is_403_on_a_write_route(client: TestClient, account: Ac
     assert me["scopes_granted"] == ["transcriptions:read"]
 
 
-def test_suspended_account_is_403_everywhere(client: TestClient, account: Account, database: Database) -> None:
+def test_suspended_account_is_403_everywhere(
+    client: TestClient, account: Account, database: Database
+) -> None:
     token = make_token(client, account)["token"]
     from textfromtrack.accounts import service
 
@@ -212,9 +220,7 @@ def test_last_used_at_is_updated_at_most_once_a_minute(
     client.get("/api/v1/me", headers=bearer(created["token"]))
     assert client.get("/api/auth/tokens", headers=account.web).json()[0]["last_used_at"] == first
     with database.session() as s:
-        s.execute(
-            update(ApiToken).values(last_used_at=utcnow() - timedelta(seconds=61))
-        )
+        s.execute(update(ApiToken).values(last_used_at=utcnow() - timedelta(seconds=61)))
     client.get("/api/v1/me", headers=bearer(created["token"]))
     later = client.get("/api/auth/tokens", headers=account.web).json()[0]["last_used_at"]
     assert later > first
