@@ -73,6 +73,8 @@ def serve(
     _setup_logging(settings)
     db = Database(settings.effective_database_url)
     migrate(db)
+    # /readyz inspects the migration state on every probe; keep that out of the log.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     application = create_app(settings, db)
     out.print(
         f"TextFromTrack on http://{host or settings.host}:{port or settings.port} "
