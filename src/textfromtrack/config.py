@@ -133,8 +133,10 @@ def masked_settings(settings: Settings) -> dict[str, str]:
 def mask_url(url: str) -> str:
     """Hide a password inside a database or broker URL."""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    # Credentials live in the authority, which ends at the first '/'; a query may hold '@'.
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
         return url
-    creds, at, host = rest.rpartition("@")
+    creds, at, host = authority.rpartition("@")
     user, colon, _password = creds.partition(":")
-    return f"{scheme}://{user}{':********' if colon else ''}{at}{host}"
+    return f"{scheme}://{user}{':********' if colon else ''}{at}{host}{slash}{path}"

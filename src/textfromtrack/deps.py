@@ -97,6 +97,9 @@ def _is_trusted(address: str, trusted: list[str]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; match them as IPv4.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
     for entry in trusted:
         try:
             if ip in ipaddress.ip_network(entry, strict=False):

@@ -23,8 +23,9 @@ def base62(number: int, width: int) -> str:
     if number < 0:
         raise ValueError("base62 takes non-negative numbers")
     digits = []
-    while number:
-        number, rem = divmod(number, 62)
+    rest = number
+    while rest:
+        rest, rem = divmod(rest, 62)
         digits.append(ALPHABET[rem])
     text = "".join(reversed(digits)).rjust(width, "0")
     if len(text) > width:
