@@ -1,0 +1,103 @@
+"""Where uploads and exports live in the data dir, and storing an upload safely.
+
+Stored uploads get a generated name: the user's filename is metadata only and
+never reaches a path, so it cannot traverse, collide or overwrite. The data dir
+may be a shared NFS volume (DESIGN "Processes"), hence uuid names rather than
+per-process counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from textfromtrack.errors import PayloadTooLarge
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+
+UPLOADS = "uploads"
+EXPORTS = "exports"
+
+
+def uploads_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / UPLOADS
+
+
+def exports_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / EXPORTS
+
+
+def new_upload_path(data_dir: Path, extension: str) -> Path:
+    """A fresh path for an upload: 32 hex characters plus ``extension`` (".mp3").
+
+    The extension is kept because FFmpeg uses it as a hint when probing; it must
+    already have passed ``formats.check_extension``. The folder is created here.
+    """
+    if extension and not (
+        extension.startswith(".") and extension[1:].isalnum() and extension.isascii()
+    ):
+        raise ValueError(f"not a plain file extension: {extension!r}")
+    folder = uploads_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{uuid.uuid4().hex}{extension.lower()}"
+
+
+def copy_limited(src: BinaryIO, dest: Path, max_bytes: int) -> int:
+    """Stream ``src`` into a new file at ``dest``; return the number of bytes written.
+
+    Counts as it goes, so the limit holds even when the client sent no (or a
+    false) Content-Length. More than ``max_bytes`` raises PayloadTooLarge;
+    exactly ``max_bytes`` is allowed. On any failure the partial file is removed.
+    ``dest`` must not exist: an upload never overwrites another.
+    """
+    written = 0
+    try:
+        with dest.open("xb") as out:
+            while True:
+                # Read at most one byte past the limit: enough to know it was
+                # exceeded without buffering the rest of an oversized body.
+                chunk = src.read(min(CHUNK_BYTES, max_bytes - written + 1))
+                if not chunk:
+                    break
+                written += len(chunk)
+                if written > max_bytes:
+                    raise PayloadTooLarge(
+                        f"Upload exceeds the {_megabytes(max_bytes)} limit.",
+                        details={"max_bytes": max_bytes},
+                    )
+                out.write(chunk)
+    except FileExistsError:
+        raise  # not ours to delete
+    except BaseException:
+        remove_quietly(dest)
+        raise
+    return written
+
+
+def remove_quietly(path: Path) -> None:
+    """Delete a file if it is there. Clean-up must never mask the error that caused it."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
+
+
+def remove_tree_quietly(path: Path) -> None:
+    """Delete a folder (a job's exports) and everything in it, if it is there."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
+
+
+def _megabytes(n: int) -> str:
+    mb = n / (1024 * 1024)
+    return f"{mb:g} MB"
