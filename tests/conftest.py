@@ -60,13 +60,21 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the whole run, so Whisper is assembled and loaded once."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(tmp_path: Path, database_url: str, model_cache: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         signup_credits=10,
+        inline_workers=0,
+        model_cache_dir=model_cache,
         top_up_url="https://example.com/top-up",
     )
 

@@ -105,6 +105,21 @@ def migrate_cmd() -> None:
 
 
 @app.command()
+def sweep() -> None:
+    """Apply the retention policy now: delete expired exports and segments, stray uploads."""
+    from textfromtrack.jobs.maintenance import sweep_expired
+
+    settings = _settings()
+    db = Database(settings.effective_database_url)
+    try:
+        migrate(db)
+        purged = sweep_expired(db, settings)
+    finally:
+        db.dispose()
+    out.print(f"Retention sweep: removed the results of {len(purged)} job(s).")
+
+
+@app.command()
 def config() -> None:
     """Print the effective settings, secrets masked."""
     settings = _settings()

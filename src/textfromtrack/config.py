@@ -64,6 +64,45 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     """Python logging level for the service."""
 
+    inline_workers: int = Field(default=1, ge=0, le=64)
+    """Worker threads inside ``tft serve`` when no broker is configured (0: jobs wait)."""
+
+    whisper_model: str = "base"
+    """Standard model: ``base`` (bundled), a local CTranslate2 folder, or a faster-whisper name."""
+
+    model_cache_dir: Path | None = None
+    """Where models are assembled and kept (default ``<data dir>/models``); shareable."""
+
+    whisper_device: str = "auto"
+    """``auto``, ``cpu`` or ``cuda``."""
+
+    whisper_compute_type: str = "auto"
+    """CTranslate2 compute type; ``auto`` is int8 on CPU and float16 on CUDA."""
+
+    whisper_cpu_threads: int = Field(default=0, ge=0)
+    """CPU threads per model (0: CTranslate2's default)."""
+
+    export_retention_days: float = Field(default=7, gt=0)
+    """Days after completion before exports and segments are deleted (then 410 Gone)."""
+
+    sweep_interval_seconds: int = Field(default=3600, ge=1)
+    """How often ``tft serve`` runs the retention sweep."""
+
+    max_active_jobs_per_user: int = Field(default=2, ge=1)
+    """Pending + processing jobs one account may have (the spec says 2)."""
+
+    max_active_jobs_per_ip: int = Field(default=3, ge=1)
+    """Pending + processing jobs from one client address (the spec says 3)."""
+
+    job_max_attempts: int = Field(default=3, ge=1)
+    """Times a job is claimed before a crash-looping job is failed and refunded."""
+
+    heartbeat_seconds: float = Field(default=10, gt=0)
+    """How often a worker proves it still holds its job."""
+
+    heartbeat_timeout_seconds: float = Field(default=120, gt=0)
+    """A processing job silent this long belongs to a dead worker and is put back."""
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
@@ -82,6 +121,10 @@ class Settings(BaseSettings):
         if self.secret_key is not None and self.secret_key.get_secret_value():
             return self.secret_key.get_secret_value()
         return load_or_create_secret(self.data_dir)
+
+    @property
+    def effective_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def cookie_secure(self) -> bool:

@@ -7,19 +7,20 @@ and rolls back when it raises, so services never commit themselves.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, text
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -131,6 +132,70 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def updated(session: Session, statement: Executable) -> int:
+    """Execute an UPDATE or DELETE and return how many rows it matched."""
+    result = session.execute(statement)
+    return int(cast("CursorResult[Any]", result).rowcount)
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's current transaction commits (never on rollback).
+
+    Enqueueing after commit means a worker can never see a job that is not in the database.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+_AFTER_COMMIT = "tft_after_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        callback()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session: Session, _previous: Any) -> None:
+    if not session.in_transaction():
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+# Any fixed number: every process serialises admission on the same advisory lock.
+ADMISSION_LOCK_KEY = 0x7F7_0001
+
+
+def begin_write(session: Session) -> None:
+    """Call before a service's first write in a request.
+
+    SQLite cannot upgrade a transaction that has read into one that writes while
+    another connection has committed since ("database is locked", with no wait).
+    So on SQLite this commits what came before (reads, or nothing) and starts a
+    BEGIN IMMEDIATE transaction, which waits its turn for the write lock. No-op
+    when the transaction already holds it, and on PostgreSQL.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction() and session.connection().get_execution_options().get(
+        WRITE_LOCK_OPTION
+    ):
+        return
+    session.commit()
+    session.connection(execution_options={WRITE_LOCK_OPTION: True})
+
+
+def serialize_writes(session: Session) -> None:
+    """Start a transaction that excludes concurrent admissions (check-then-insert).
+
+    SQLite: the database write lock (begin_write). PostgreSQL: a transaction-scoped
+    advisory lock that only admissions take; other writers are not blocked.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        begin_write(session)
+    else:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMISSION_LOCK_KEY})
 
 
 def alembic_config(url: str) -> Config:

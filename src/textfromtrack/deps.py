@@ -16,6 +16,7 @@ from textfromtrack.accounts.models import User, WebSession
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.errors import ApiError, Forbidden, Unauthorized
+from textfromtrack.queue.base import Dispatcher
 from textfromtrack.tokens import service as tokens
 from textfromtrack.tokens.models import ApiToken
 
@@ -51,7 +52,13 @@ def get_database(request: Request) -> Database:
     return db
 
 
+def get_dispatcher(request: Request) -> Dispatcher:
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    return dispatcher
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -189,15 +190,30 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
-async def request_id_middleware(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-    request.state.request_id = rid
-    response = await call_next(request)
-    response.headers[REQUEST_ID_HEADER] = rid
-    return response
+class RequestIdMiddleware:
+    """Tags each request with an id (the client's X-Request-ID when sane) for logs and errors.
+
+    Pure ASGI rather than BaseHTTPMiddleware: that one runs the app in a task group,
+    which wraps exceptions raised while reading the body (the upload limit) in groups.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def tagged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        await self.app(scope, receive, tagged_send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -205,4 +221,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
-    app.middleware("http")(request_id_middleware)
+    app.add_middleware(RequestIdMiddleware)

@@ -6,13 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from textfromtrack import __version__, health
 from textfromtrack.accounts import router as accounts_router
+from textfromtrack.bodylimit import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.errors import install_error_handlers
+from textfromtrack.jobs import router as jobs_router
+from textfromtrack.media.storage import MAX_UPLOAD_BYTES
+from textfromtrack.pipeline.engines.select import standard_engine
+from textfromtrack.queue.base import Dispatcher
+from textfromtrack.queue.inline import InlineDispatcher, Maintenance
 from textfromtrack.tokens import router as tokens_router
+
+UPLOAD_PATH = "/api/v1/transcriptions"
+# JSON bodies are tiny; anything bigger than this outside uploads is a mistake or abuse.
+OTHER_BODY_LIMIT = 1024 * 1024
 
 DESCRIPTION = """\
 Audio to timestamped text. `/api/v1/*` takes a **personal access token**
@@ -22,18 +33,43 @@ Audio to timestamped text. `/api/v1/*` takes a **personal access token**
 """
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def _body_limit(scope: Scope) -> tuple[int, int]:
+    path = str(scope.get("path", ""))
+    if scope.get("method") == "POST" and path.rstrip("/") == UPLOAD_PATH:
+        return MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD, MAX_UPLOAD_BYTES
+    return OTHER_BODY_LIMIT, OTHER_BODY_LIMIT
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    dispatcher: Dispatcher | None = None,
+    *,
+    run_maintenance: bool = True,
+) -> FastAPI:
+    """The whole service. Tests pass their own database (and may pass a dispatcher)."""
     settings = settings or Settings()
     # Resolve the secret now, not lazily inside concurrent requests.
     _ = settings.effective_secret_key
     db = database or Database(settings.effective_database_url)
     owns_db = database is None
 
+    dispatcher = dispatcher or InlineDispatcher(db, settings, standard_engine)
+    maintenance = Maintenance(db, settings, dispatcher.enqueue) if run_maintenance else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owns_db:
-            db.dispose()
+        dispatcher.start()
+        if maintenance is not None:
+            maintenance.start()
+        try:
+            yield
+        finally:
+            if maintenance is not None:
+                maintenance.stop()
+            dispatcher.stop()
+            if owns_db:
+                db.dispose()
 
     app = FastAPI(
         title="TextFromTrack API",
@@ -46,9 +82,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.dispatcher = dispatcher
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit)
     app.include_router(health.router)
     app.include_router(accounts_router.router)
     app.include_router(tokens_router.router)
     app.include_router(accounts_router.v1_router)
+    app.include_router(jobs_router.router)
     return app

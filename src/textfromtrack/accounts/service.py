@@ -21,7 +21,7 @@ from textfromtrack.accounts.passwords import (
 )
 from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
-from textfromtrack.db import utcnow
+from textfromtrack.db import begin_write, utcnow
 from textfromtrack.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
 
 JWT_ALGORITHM = "HS256"
@@ -66,12 +66,14 @@ def register(
     """Create an account and grant its starting credits through the ledger."""
     address = normalise_email(email)
     check_password_policy(password, settings)
+    password_hash = hash_password(password)  # slow on purpose: before taking the write lock
+    begin_write(session)
     if get_by_email(session, address) is not None:
         raise ValidationFailed(
             "This email cannot be used to register.",
             details={"fields": {"email": "already registered"}},
         )
-    user = User(email=address, password_hash=hash_password(password))
+    user = User(email=address, password_hash=password_hash)
     session.add(user)
     try:
         session.flush()
@@ -91,6 +93,7 @@ def list_users(session: Session) -> list[User]:
 
 
 def set_suspended(session: Session, email: str, suspended: bool) -> User:
+    begin_write(session)
     user = get_by_email(session, email)
     if user is None:
         raise ValidationFailed(f"No account with email {email!r}.")
@@ -175,6 +178,8 @@ def login(
         ok = False
     else:
         ok = verify_password(user.password_hash, password)
+    # Password checks above ran without the write lock; counters and sessions need it.
+    begin_write(session)
     if not ok or user is None:
         record_failure(session, settings, keys, now)
         raise LoginFailed(BAD_CREDENTIALS)
@@ -247,6 +252,7 @@ def resolve_session(
 
 
 def logout(session: Session, settings: Settings, token: str) -> None:
+    begin_write(session)
     resolved = resolve_session(session, settings, token)
     if resolved is not None:
         resolved[1].revoked_at = utcnow()

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from textfromtrack.credits.models import CreditEntry, EntryKind
+from textfromtrack.db import begin_write
 from textfromtrack.errors import ValidationFailed
 
 JOB_COST = 1
@@ -21,6 +22,7 @@ def balance(session: Session, user_id: str) -> int:
 def grant(session: Session, user_id: str, amount: int, note: str = "") -> CreditEntry:
     if amount <= 0:
         raise ValidationFailed("A grant must be a positive number of credits.")
+    begin_write(session)
     entry = CreditEntry(user_id=user_id, kind=EntryKind.GRANT, amount=amount, note=note[:200])
     session.add(entry)
     session.flush()

@@ -21,3 +21,31 @@ class Segment:
     end: float
     text: str
     words: tuple[Word, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class EngineSegment:
+    """A segment as the recogniser returned it, with the statistics the quality check reads."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = field(default=())
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+
+
+@dataclass(frozen=True)
+class Transcript:
+    language: str
+    language_probability: float
+    duration_seconds: float
+    segments: tuple[EngineSegment, ...]
+    # The model that really ran, as the job reports it (e.g. "whisper-base").
+    model: str
+    engine: str
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for s in self.segments for w in s.words]

@@ -6,11 +6,11 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from textfromtrack.accounts.models import User
-from textfromtrack.db import utcnow
+from textfromtrack.db import begin_write, updated, utcnow
 from textfromtrack.errors import ValidationFailed
 from textfromtrack.tokens import format as token_format
 from textfromtrack.tokens.models import ApiToken
@@ -64,6 +64,7 @@ def create(
             details={"fields": {"expires_in_days": f"between 1 and {MAX_EXPIRY_DAYS}"}},
         )
     granted = normalise_scopes(scopes)
+    begin_write(session)
     plaintext = token_format.generate()
     now = utcnow()
     record = ApiToken(
@@ -92,6 +93,7 @@ def list_for_user(session: Session, user_id: str) -> list[ApiToken]:
 
 def revoke(session: Session, user_id: str, token_id: str) -> None:
     """Idempotent, and silent about tokens that are not the caller's."""
+    begin_write(session)
     record = session.get(ApiToken, token_id)
     if record is not None and record.user_id == user_id and record.revoked_at is None:
         record.revoked_at = utcnow()
@@ -116,5 +118,23 @@ def authenticate(session: Session, plaintext: str) -> tuple[ApiToken, User] | No
     if user is None:
         return None
     if record.last_used_at is None or now - record.last_used_at >= LAST_USED_GRANULARITY:
-        record.last_used_at = now
+        _touch_last_used(session, record, now)
     return record, user
+
+
+def _touch_last_used(session: Session, record: ApiToken, now: datetime) -> None:
+    begin_write(session)
+    # Conditional, so concurrent requests with one token write it once a minute at most.
+    updated(
+        session,
+        update(ApiToken)
+        .where(
+            ApiToken.id == record.id,
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at <= now - LAST_USED_GRANULARITY,
+            ),
+        )
+        .values(last_used_at=now),
+    )
+    session.refresh(record)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from textfromtrack.db import Base, IdMixin, utcnow
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROCESSING)
+
+
+class Job(IdMixin, Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_client_ip_status", "client_ip", "status"),
+    )
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(
+            JobStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        ),
+        default=JobStatus.PENDING,
+    )
+    # The user's name for the file, kept only as metadata; never used as a path.
+    filename: Mapped[str] = mapped_column(String(255))
+    # Generated name of the stored upload inside the uploads folder; None once deleted.
+    upload_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    client_ip: Mapped[str] = mapped_column(String(64))
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    credits_quoted: Mapped[int] = mapped_column(Integer, default=1)
+
+    # Options as submitted.
+    language_requested: Mapped[str | None] = mapped_column(String(16), default=None)
+    pinyin: Mapped[bool] = mapped_column(Boolean, default=False)
+    vintage: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Outcome.
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    model: Mapped[str | None] = mapped_column(String(100), default=None)
+    segment_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    degraded: Mapped[bool] = mapped_column(Boolean, default=False)
+    vocal_separation_used: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    runtime_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set by the retention sweep; from then on segments and exports answer 410.
+    purged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    # Worker bookkeeping: who holds the job, when it last proved alive, how often it was claimed.
+    worker_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobSegment(Base):
+    __tablename__ = "job_segments"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column("idx", Integer, primary_key=True)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    # [[start, end, text, probability], ...]: kept for karaoke timing and later features.
+    words: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)

@@ -1,0 +1,262 @@
+"""A worker's side of a job: claim, heartbeat, run the pipeline, finish or fail.
+
+Every state change is a conditional update on (status, worker_id), so a duplicate
+delivery, a cancel racing a finish, or a worker presumed dead that wakes up
+again can never overwrite another party's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from textfromtrack.config import Settings
+from textfromtrack.credits import service as credits
+from textfromtrack.db import Database, updated, utcnow
+from textfromtrack.exports import files
+from textfromtrack.exports.formats import ExportMeta
+from textfromtrack.jobs.models import Job, JobSegment, JobStatus
+from textfromtrack.media import storage
+from textfromtrack.pipeline.engines.base import Engine, TranscribeOptions
+from textfromtrack.pipeline.runner import RunResult, run_standard
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[Settings], Engine]
+FINAL_STATUSES = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
+# Writing progress on every segment would make the database the bottleneck.
+PROGRESS_MIN_INTERVAL_SECONDS = 1.0
+
+
+class JobLost(Exception):
+    """The job was cancelled, or handed to another worker, while this one worked."""
+
+
+def worker_id(tag: str) -> str:
+    """host:pid:tag, so a restarted process can tell its dead predecessor's jobs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{tag}"
+
+
+def claim(db: Database, job_id: str, worker: str) -> bool:
+    now = utcnow()
+    with db.session() as s:
+        changed = updated(
+            s,
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.PENDING)
+            .values(
+                status=JobStatus.PROCESSING,
+                worker_id=worker,
+                heartbeat_at=now,
+                started_at=now,
+                progress=0.0,
+                claims=Job.claims + 1,
+            ),
+        )
+    return bool(changed)
+
+
+def _owned(job_id: str, worker: str) -> tuple[object, ...]:
+    return (Job.id == job_id, Job.status == JobStatus.PROCESSING, Job.worker_id == worker)
+
+
+def _touch(db: Database, job_id: str, worker: str, **values: object) -> bool:
+    with db.session() as s:
+        changed = updated(
+            s,
+            update(Job).where(*_owned(job_id, worker)).values(heartbeat_at=utcnow(), **values),  # type: ignore[arg-type]
+        )
+    return bool(changed)
+
+
+class Heartbeat:
+    """Refreshes heartbeat_at in the background while the pipeline runs."""
+
+    def __init__(self, db: Database, job_id: str, worker: str, interval: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(db, job_id, worker, interval),
+            name=f"heartbeat-{job_id[:8]}",
+            daemon=True,
+        )
+
+    def _run(self, db: Database, job_id: str, worker: str, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                if not _touch(db, job_id, worker):
+                    return
+            except Exception:  # a missed beat is retried; the next one may succeed
+                log.warning("heartbeat for job %s failed", job_id, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _Reporter:
+    def __init__(self, db: Database, job_id: str, worker: str) -> None:
+        self.db, self.job_id, self.worker = db, job_id, worker
+        self._last = 0.0
+
+    def progress(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_MIN_INTERVAL_SECONDS:
+            return
+        self._last = now
+        # Stop short of 1.0: the job is not done until its results are stored.
+        if not _touch(
+            self.db, self.job_id, self.worker, progress=round(min(max(fraction, 0.0), 0.99), 3)
+        ):
+            raise JobLost(self.job_id)
+
+    def checkpoint(self) -> None:
+        with self.db.session() as s:
+            row = s.execute(
+                select(Job.status, Job.worker_id).where(Job.id == self.job_id)
+            ).one_or_none()
+        if row is None or row[0] != JobStatus.PROCESSING or row[1] != self.worker:
+            raise JobLost(self.job_id)
+
+
+def process_job(
+    db: Database, settings: Settings, job_id: str, worker: str, engine_factory: EngineFactory
+) -> JobStatus | None:
+    """Run one job to its end. Returns the final status, or None when it was not ours to run."""
+    if not claim(db, job_id, worker):
+        return None
+    started = time.perf_counter()
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        upload = (
+            storage.uploads_dir(settings.data_dir) / job.upload_name if job.upload_name else None
+        )
+        options = TranscribeOptions(language=job.language_requested)
+        meta = ExportMeta(job.id, job.filename, None, job.duration_seconds)
+    reporter = _Reporter(db, job_id, worker)
+    try:
+        with Heartbeat(db, job_id, worker, settings.heartbeat_seconds):
+            if upload is None or not upload.is_file():
+                raise FileNotFoundError("the uploaded audio is missing")
+            engine = engine_factory(settings)
+            result = run_standard(upload, engine, options, reporter.progress, reporter.checkpoint)
+            return _finish(
+                db, settings, job_id, worker, result, meta, time.perf_counter() - started
+            )
+    except JobLost:
+        log.info("job %s was cancelled or reassigned while %s ran it", job_id, worker)
+        return _current_status(db, job_id)
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        return _fail(db, job_id, worker, _user_message(exc))
+    finally:
+        # A job put back to pending (or taken over) still needs its audio.
+        if upload is not None and _current_status(db, job_id) in FINAL_STATUSES:
+            _drop_upload(db, settings, job_id, upload)
+
+
+def _finish(
+    db: Database,
+    settings: Settings,
+    job_id: str,
+    worker: str,
+    result: RunResult,
+    meta: ExportMeta,
+    runtime: float,
+) -> JobStatus | None:
+    transcript = result.transcript
+    meta = ExportMeta(meta.job_id, meta.filename, transcript.language, meta.duration_seconds)
+    files.write_exports(settings.data_dir, result.segments, meta)
+    attempt = {
+        "attempt": 1,
+        "engine": transcript.engine,
+        "model": transcript.model,
+        "separator": None,
+        "seconds": round(result.seconds, 3),
+        "verdict": "accepted",
+    }
+    try:
+        with db.session() as s:
+            changed = updated(
+                s,
+                update(Job)
+                .where(*_owned(job_id, worker))  # type: ignore[arg-type]
+                .values(
+                    status=JobStatus.DONE,
+                    language=transcript.language,
+                    model=transcript.model,
+                    segment_count=len(result.segments),
+                    attempts=1,
+                    attempts_log=[attempt],
+                    progress=1.0,
+                    runtime_seconds=round(runtime, 3),
+                    completed_at=utcnow(),
+                    error=None,
+                ),
+            )
+            if not changed:
+                raise JobLost(job_id)
+            s.add_all(
+                JobSegment(
+                    job_id=job_id,
+                    index=seg.index,
+                    start=round(seg.start, 3),
+                    end=round(seg.end, 3),
+                    text=seg.text,
+                    words=[
+                        [round(w.start, 3), round(w.end, 3), w.text, round(w.probability, 4)]
+                        for w in seg.words
+                    ],
+                )
+                for seg in result.segments
+            )
+    except BaseException:
+        storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
+        raise
+    return JobStatus.DONE
+
+
+def _fail(db: Database, job_id: str, worker: str, message: str) -> JobStatus | None:
+    with db.session() as s:
+        changed = updated(
+            s,
+            update(Job)
+            .where(*_owned(job_id, worker))  # type: ignore[arg-type]
+            .values(status=JobStatus.ERROR, error=message, completed_at=utcnow()),
+        )
+        if changed:
+            credits.refund_for_job(s, job_id)
+    return _current_status(db, job_id)
+
+
+def _user_message(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return (
+            "Transcription failed: the uploaded audio is no longer available. "
+            "Your credit was refunded."
+        )
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return f"Transcription failed: {detail}. Your credit was refunded."
+
+
+def _current_status(db: Database, job_id: str) -> JobStatus | None:
+    with db.session() as s:
+        return s.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def _drop_upload(db: Database, settings: Settings, job_id: str, upload: Path) -> None:
+    storage.remove_quietly(upload)
+    with db.session() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(upload_name=None))

@@ -1,0 +1,40 @@
+"""The recogniser interface. Engines import nothing from FastAPI or the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from textfromtrack.pipeline.types import Transcript
+
+SAMPLE_RATE = 16_000
+Audio = npt.NDArray[np.float32]  # mono, SAMPLE_RATE Hz, in [-1, 1]
+# Called with the fraction of audio done (0..1); it may raise to abort the run.
+ProgressCallback = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None  # ISO 639-1; None detects it
+    word_timestamps: bool = True
+    vad_filter: bool = True
+    beam_size: int = 5
+    condition_on_previous_text: bool = True
+    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    no_speech_threshold: float = 0.6
+
+
+class Engine(Protocol):
+    name: str  # e.g. "faster-whisper"
+    model_name: str  # what the job reports, e.g. "whisper-base"
+
+    def transcribe(
+        self,
+        audio: Audio,
+        options: TranscribeOptions,
+        progress: ProgressCallback | None = None,
+    ) -> Transcript: ...

@@ -1,0 +1,118 @@
+"""Inline workers: threads inside ``tft serve``, for the embedded one-machine default.
+
+Job ids arrive through an in-process queue after commit; workers also poll the
+database, so a job whose message was lost (a restart) is still picked up.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from textfromtrack.config import Settings
+from textfromtrack.db import Database
+from textfromtrack.jobs import maintenance
+from textfromtrack.jobs.processing import EngineFactory, process_job, worker_id
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+_WAKE = ""
+
+
+class InlineDispatcher:
+    def __init__(self, db: Database, settings: Settings, engine_factory: EngineFactory) -> None:
+        self.db = db
+        self.settings = settings
+        self.engine_factory = engine_factory
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def enqueue(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
+    def start(self) -> None:
+        self._stop.clear()
+        try:
+            recovered = maintenance.recover_stale_jobs(self.db, self.settings)
+            pending = maintenance.pending_job_ids(self.db)
+        except Exception:
+            # The API still starts (readiness reports the database); workers poll until it is back.
+            log.exception("could not inspect jobs at start-up; workers will retry")
+        else:
+            log.info(
+                "inline workers: %d; %d job(s) recovered",
+                self.settings.inline_workers,
+                len(recovered.requeued),
+            )
+            for job_id in pending:
+                self._queue.put(job_id)
+        for n in range(self.settings.inline_workers):
+            self._spawn(f"inline-{n}", self._work, worker_id(f"inline-{n}"))
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _next_job(self) -> str | None:
+        try:
+            return self._queue.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            pending = maintenance.pending_job_ids(self.db, limit=1)
+            return pending[0] if pending else None
+
+    def _work(self, worker: str) -> None:
+        while not self._stop.is_set():
+            try:
+                job_id = self._next_job()
+                if job_id and not self._stop.is_set():
+                    process_job(self.db, self.settings, job_id, worker, self.engine_factory)
+            except Exception:  # keep the worker alive; the job itself recorded its failure
+                log.exception("inline worker %s hit an error", worker)
+                self._stop.wait(POLL_SECONDS)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for _ in self._threads:
+            self._queue.put(_WAKE)  # wake idle workers now rather than at their next poll
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads.clear()
+
+
+class Maintenance:
+    """Runs stale-job recovery often and the retention sweep on its interval."""
+
+    def __init__(self, db: Database, settings: Settings, requeue: Callable[[str], None]) -> None:
+        self.db, self.settings, self.requeue = db, settings, requeue
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        recover_every = max(1.0, min(30.0, self.settings.heartbeat_timeout_seconds / 2))
+        since_sweep = float(self.settings.sweep_interval_seconds)  # sweep once at start
+        while not self._stop.is_set():
+            try:
+                if since_sweep >= self.settings.sweep_interval_seconds:
+                    since_sweep = 0.0
+                    purged = maintenance.sweep_expired(self.db, self.settings)
+                    if purged:
+                        log.info("retention sweep removed results of %d job(s)", len(purged))
+                for job_id in maintenance.recover_stale_jobs(self.db, self.settings).requeued:
+                    self.requeue(job_id)
+            except Exception:
+                log.exception("maintenance pass failed; retrying later")
+            self._stop.wait(recover_every)
+            since_sweep += recover_every
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
