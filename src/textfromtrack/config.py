@@ -9,7 +9,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -81,6 +81,30 @@ class Settings(BaseSettings):
 
     whisper_cpu_threads: int = Field(default=0, ge=0)
     """CPU threads per model (0: CTranslate2's default)."""
+
+    vintage_model: str = "large-v3"
+    """Model for vintage jobs; if it cannot load (offline, no local copy) the standard one runs."""
+
+    separator: Literal["auto", "spleeter", "demucs"] = "auto"
+    """Vocal separator: ``auto`` uses Demucs when its weights load, else the bundled Spleeter."""
+
+    demucs_repo: Path | None = None
+    """Local folder of Demucs weights (``*.th`` plus ``htdemucs.yaml``)."""
+
+    demucs_model: str = "htdemucs"
+    """Demucs model (bag) name to load."""
+
+    separation_device: str = "auto"
+    """``auto`` (CUDA when PyTorch sees a GPU), ``cpu`` or ``cuda``."""
+
+    quality_retry: bool = True
+    """Retry a standard job whose transcript is judged poor with the vintage pipeline."""
+
+    vad_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    """Silero speech probability above which the standard attempt hears voice (on the mix)."""
+
+    vintage_vad_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    """The same for the vintage attempt, which runs on the separated vocal stem."""
 
     export_retention_days: float = Field(default=7, gt=0)
     """Days after completion before exports and segments are deleted (then 410 Gone)."""

@@ -16,7 +16,6 @@ from textfromtrack.db import Database
 from textfromtrack.errors import install_error_handlers
 from textfromtrack.jobs import router as jobs_router
 from textfromtrack.media.storage import MAX_UPLOAD_BYTES
-from textfromtrack.pipeline.engines.select import standard_engine
 from textfromtrack.queue.base import Dispatcher
 from textfromtrack.queue.inline import InlineDispatcher, Maintenance
 from textfromtrack.tokens import router as tokens_router
@@ -54,7 +53,7 @@ def create_app(
     db = database or Database(settings.effective_database_url)
     owns_db = database is None
 
-    dispatcher = dispatcher or InlineDispatcher(db, settings, standard_engine)
+    dispatcher = dispatcher or InlineDispatcher(db, settings)
     maintenance = Maintenance(db, settings, dispatcher.enqueue) if run_maintenance else None
 
     @asynccontextmanager

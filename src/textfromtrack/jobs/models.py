@@ -48,6 +48,10 @@ class Job(IdMixin, Base):
     language_requested: Mapped[str | None] = mapped_column(String(16), default=None)
     pinyin: Mapped[bool] = mapped_column(Boolean, default=False)
     vintage: Mapped[bool] = mapped_column(Boolean, default=False)
+    # simplified | traditional | original: the script Chinese transcripts are written in.
+    chinese_script: Mapped[str] = mapped_column(
+        String(16), default="simplified", server_default="simplified"
+    )
 
     # Outcome.
     language: Mapped[str | None] = mapped_column(String(16), default=None)

@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -24,12 +23,13 @@ from textfromtrack.exports import files
 from textfromtrack.exports.formats import ExportMeta
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.media import storage
-from textfromtrack.pipeline.engines.base import Engine, TranscribeOptions
-from textfromtrack.pipeline.runner import RunResult, run_standard
+from textfromtrack.pipeline import chinese, runner
+from textfromtrack.pipeline.engines import select as engine_select
+from textfromtrack.pipeline.engines.base import TranscribeOptions
+from textfromtrack.pipeline.separation import select as separator_select
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[Settings], Engine]
 FINAL_STATUSES = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
 # Writing progress on every segment would make the database the bottleneck.
 PROGRESS_MIN_INTERVAL_SECONDS = 1.0
@@ -130,9 +130,37 @@ class _Reporter:
             raise JobLost(self.job_id)
 
 
-def process_job(
-    db: Database, settings: Settings, job_id: str, worker: str, engine_factory: EngineFactory
-) -> JobStatus | None:
+def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
+    """Decoding settings per attempt. Why these values: see the lyrics benchmark in the README."""
+    standard = TranscribeOptions(
+        language=job.language_requested, vad_threshold=settings.vad_threshold
+    )
+    vintage = TranscribeOptions(
+        language=job.language_requested,
+        vad_threshold=settings.vintage_vad_threshold,
+        # On sung vocals, conditioning on the previous window carries a hallucinated
+        # or looping line forward into every later window.
+        condition_on_previous_text=False,
+    )
+    return runner.JobPlan(
+        vintage=job.vintage,
+        retry_when_poor=settings.quality_retry,
+        standard_options=standard,
+        vintage_options=vintage,
+        pinyin=job.pinyin,
+        chinese_script=chinese.as_script(job.chinese_script),
+    )
+
+
+def engines(settings: Settings) -> runner.Engines:
+    return runner.Engines(
+        standard=lambda: engine_select.standard_engine(settings),
+        vintage=lambda: engine_select.vintage_engine(settings),
+        separator=lambda: separator_select.get_separator(settings),
+    )
+
+
+def process_job(db: Database, settings: Settings, job_id: str, worker: str) -> JobStatus | None:
     """Run one job to its end. Returns the final status, or None when it was not ours to run."""
     if not claim(db, job_id, worker):
         return None
@@ -143,17 +171,18 @@ def process_job(
         upload = (
             storage.uploads_dir(settings.data_dir) / job.upload_name if job.upload_name else None
         )
-        options = TranscribeOptions(language=job.language_requested)
+        plan = job_plan(settings, job)
         meta = ExportMeta(job.id, job.filename, None, job.duration_seconds)
     reporter = _Reporter(db, job_id, worker)
     try:
         with Heartbeat(db, job_id, worker, settings.heartbeat_seconds):
             if upload is None or not upload.is_file():
                 raise FileNotFoundError("the uploaded audio is missing")
-            engine = engine_factory(settings)
-            result = run_standard(upload, engine, options, reporter.progress, reporter.checkpoint)
+            outcome = runner.run(
+                upload, plan, engines(settings), reporter.progress, reporter.checkpoint
+            )
             return _finish(
-                db, settings, job_id, worker, result, meta, time.perf_counter() - started
+                db, settings, job_id, worker, outcome, meta, time.perf_counter() - started
             )
     except JobLost:
         log.info("job %s was cancelled or reassigned while %s ran it", job_id, worker)
@@ -172,21 +201,14 @@ def _finish(
     settings: Settings,
     job_id: str,
     worker: str,
-    result: RunResult,
+    outcome: runner.Outcome,
     meta: ExportMeta,
     runtime: float,
 ) -> JobStatus | None:
-    transcript = result.transcript
+    transcript = outcome.winner.transcript
+    segments = outcome.segments
     meta = ExportMeta(meta.job_id, meta.filename, transcript.language, meta.duration_seconds)
-    files.write_exports(settings.data_dir, result.segments, meta)
-    attempt = {
-        "attempt": 1,
-        "engine": transcript.engine,
-        "model": transcript.model,
-        "separator": None,
-        "seconds": round(result.seconds, 3),
-        "verdict": "accepted",
-    }
+    files.write_exports(settings.data_dir, segments, meta)
     try:
         with db.session() as s:
             changed = updated(
@@ -197,9 +219,11 @@ def _finish(
                     status=JobStatus.DONE,
                     language=transcript.language,
                     model=transcript.model,
-                    segment_count=len(result.segments),
-                    attempts=1,
-                    attempts_log=[attempt],
+                    segment_count=len(segments),
+                    attempts=len(outcome.attempts),
+                    attempts_log=outcome.attempts_log,
+                    degraded=outcome.degraded,
+                    vocal_separation_used=outcome.vocal_separation_used,
                     progress=1.0,
                     runtime_seconds=round(runtime, 3),
                     completed_at=utcnow(),
@@ -220,7 +244,7 @@ def _finish(
                         for w in seg.words
                     ],
                 )
-                for seg in result.segments
+                for seg in segments
             )
     except BaseException:
         storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))

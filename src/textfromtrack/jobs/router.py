@@ -52,8 +52,12 @@ def submit(
     pinyin: Annotated[bool, Form(description="Annotate Chinese text with pinyin.")] = False,
     vintage: Annotated[bool, Form(description="Music / high-quality mode.")] = False,
     language: Annotated[str | None, Form(description="ISO 639-1 code; skips detection.")] = None,
+    chinese_script: Annotated[
+        str | None,
+        Form(description="For Chinese: simplified (default), traditional, or original."),
+    ] = None,
 ) -> SubmitOut:
-    options = service.normalise_options(pinyin, vintage, language)
+    options = service.normalise_options(pinyin, vintage, language, chinese_script)
     job = service.submit(
         session, settings, caller.user, file.file, file.filename or "", options, ip, dispatcher
     )

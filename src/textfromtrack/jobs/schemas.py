@@ -35,6 +35,7 @@ class JobSummary(BaseModel):
     completed_at: datetime | None
     vintage_mode: bool
     pinyin: bool
+    chinese_script: str
     progress: float = Field(description="0..1; meaningful while processing, 1 when done.")
     error: str | None = None
     exports_expire_at: datetime | None = None
@@ -65,6 +66,7 @@ class JobSummary(BaseModel):
             "completed_at": job.completed_at,
             "vintage_mode": job.vintage,
             "pinyin": job.pinyin,
+            "chinese_script": job.chinese_script,
             "progress": job.progress,
             "error": job.error,
             "exports_expire_at": expires,

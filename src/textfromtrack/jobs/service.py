@@ -33,6 +33,7 @@ from textfromtrack.jobs.models import ACTIVE_STATUSES, Job, JobSegment, JobStatu
 from textfromtrack.media import storage
 from textfromtrack.media.formats import check_extension, extension_of
 from textfromtrack.media.probe import probe
+from textfromtrack.pipeline import chinese
 from textfromtrack.pipeline.languages import WHISPER_LANGUAGES
 from textfromtrack.queue.base import Dispatcher
 
@@ -44,14 +45,20 @@ RETRY_AFTER_SECONDS = 15
 MAX_PER_PAGE = 200
 
 
+CHINESE_SCRIPTS = chinese.SCRIPTS
+
+
 @dataclass(frozen=True)
 class SubmitOptions:
     pinyin: bool = False
     vintage: bool = False
     language: str | None = None
+    chinese_script: str = "simplified"
 
 
-def normalise_options(pinyin: bool, vintage: bool, language: str | None) -> SubmitOptions:
+def normalise_options(
+    pinyin: bool, vintage: bool, language: str | None, chinese_script: str | None = None
+) -> SubmitOptions:
     if pinyin and vintage:
         raise ValidationFailed(
             "pinyin and vintage cannot be combined.",
@@ -63,7 +70,13 @@ def normalise_options(pinyin: bool, vintage: bool, language: str | None) -> Subm
             f"Unknown language code {language!r}; use an ISO 639-1 code such as en, es or zh.",
             details={"fields": {"language": "unknown ISO 639-1 code"}},
         )
-    return SubmitOptions(pinyin=pinyin, vintage=vintage, language=code)
+    script = (chinese_script or "simplified").strip().lower()
+    if script not in CHINESE_SCRIPTS:
+        raise ValidationFailed(
+            f"chinese_script must be one of {', '.join(CHINESE_SCRIPTS)}.",
+            details={"fields": {"chinese_script": f"one of {', '.join(CHINESE_SCRIPTS)}"}},
+        )
+    return SubmitOptions(pinyin=pinyin, vintage=vintage, language=code, chinese_script=script)
 
 
 def submit(
@@ -140,6 +153,7 @@ def _admit(
         language_requested=options.language,
         pinyin=options.pinyin,
         vintage=options.vintage,
+        chinese_script=options.chinese_script,
         attempts_log=[],
     )
     session.add(job)

@@ -63,6 +63,36 @@ def decode_audio(
     return np.ascontiguousarray(audio[0]) if channels == 1 else audio
 
 
+def resample_array(
+    audio: npt.NDArray[np.float32], rate: int, to_rate: int = 16_000, to_channels: int = 1
+) -> npt.NDArray[np.float32]:
+    """Resample in-memory float audio (``(n,)`` mono or ``(channels, n)``) with FFmpeg's resampler.
+
+    Used on separated stems, which exist only as arrays; same output shapes as decode_audio.
+    """
+    planar = np.ascontiguousarray(audio[None, :] if audio.ndim == 1 else audio, dtype=np.float32)
+    if planar.shape[0] not in _LAYOUTS:
+        raise ValueError(f"expected 1 or 2 channels, got shape {audio.shape}")
+    step = rate * 10  # ten seconds a frame keeps FFmpeg's buffers small
+    frames: list[AudioFrame] = []
+    for start in range(0, planar.shape[1], step):
+        frame = AudioFrame.from_ndarray(
+            np.ascontiguousarray(planar[:, start : start + step]),
+            format="fltp",
+            layout=_LAYOUTS[planar.shape[0]],
+        )
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        frames.append(frame)
+    chunks = [
+        f.to_ndarray().astype(np.float32, copy=False)
+        for f in _resampled(iter(frames), _layout(to_channels), to_rate)
+    ]
+    out = np.concatenate(chunks, axis=1) if chunks else np.zeros((to_channels, 0), dtype=np.float32)
+    return np.ascontiguousarray(out[0]) if to_channels == 1 else out
+
+
 def transcode_mp3(
     src: Path, dest: Path, bitrate: int = MP3_BITRATE, sample_rate: int = MP3_SAMPLE_RATE
 ) -> Path:

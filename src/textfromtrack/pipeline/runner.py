@@ -1,6 +1,9 @@
 """The transcription pipeline for one upload, free of HTTP and the database.
 
-Stages: decode -> recognise -> rebuild lines. ``checkpoint`` runs between stages
+Standard jobs: decode -> recognise on the mix -> quality check; a poor result is
+retried once with the vintage pipeline (separate vocals -> recognise the stem)
+and the better-scoring attempt wins. Vintage jobs run the vintage pipeline only.
+Then post-processing: Chinese script, pinyin. ``checkpoint`` runs between stages
 so a cancelled job stops at the next boundary; ``progress`` may also abort.
 """
 
@@ -8,25 +11,84 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from textfromtrack.media.decode import decode_audio
+from textfromtrack.media.decode import decode_audio, resample_array
+from textfromtrack.pipeline import chinese, pinyin, quality
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
+    Audio,
     Engine,
     ProgressCallback,
     TranscribeOptions,
 )
 from textfromtrack.pipeline.lines import reindex, segments_from_words
+from textfromtrack.pipeline.separation.base import Separator
 from textfromtrack.pipeline.types import Segment, Transcript
+
+Checkpoint = Callable[[], None]
+
+
+def _no_checkpoint() -> None:
+    return None
 
 
 @dataclass(frozen=True)
-class RunResult:
+class Attempt:
+    number: int
+    pipeline: str  # "standard" or "vintage"
     transcript: Transcript
     segments: list[Segment]
     seconds: float
+    separator: str | None
+    report: quality.QualityReport
+
+    def log_entry(self, verdict: str) -> dict[str, Any]:
+        return {
+            "attempt": self.number,
+            "pipeline": self.pipeline,
+            "engine": self.transcript.engine,
+            "model": self.transcript.model,
+            "separator": self.separator,
+            "seconds": round(self.seconds, 3),
+            "language": self.transcript.language,
+            "quality": self.report.to_dict(),
+            "verdict": verdict,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    winner: Attempt
+    attempts: list[Attempt]
+    segments: list[Segment]
+    degraded: bool
+    attempts_log: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def vocal_separation_used(self) -> bool:
+        return self.winner.separator is not None or any(a.separator for a in self.attempts)
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    vintage: bool
+    retry_when_poor: bool
+    standard_options: TranscribeOptions
+    vintage_options: TranscribeOptions
+    pinyin: bool
+    chinese_script: chinese.ChineseScript
+
+
+@dataclass(frozen=True)
+class Engines:
+    """Loaders, called only when an attempt needs them (models are heavy)."""
+
+    standard: Callable[[], Engine]
+    vintage: Callable[[], Engine]
+    separator: Callable[[], Separator]
 
 
 def transcript_lines(transcript: Transcript) -> list[Segment]:
@@ -41,17 +103,144 @@ def transcript_lines(transcript: Transcript) -> list[Segment]:
     )
 
 
+def _span(progress: ProgressCallback | None, start: float, end: float) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    outer = progress
+
+    def scaled(fraction: float) -> None:
+        outer(start + (end - start) * min(max(fraction, 0.0), 1.0))
+
+    return scaled
+
+
+def standard_attempt(
+    number: int,
+    audio: Audio,
+    engine: Engine,
+    options: TranscribeOptions,
+    voiced_seconds: float | None,
+    progress: ProgressCallback | None = None,
+) -> Attempt:
+    started = time.perf_counter()
+    transcript = engine.transcribe(audio, options, progress)
+    report = quality.assess(transcript, voiced_seconds)
+    return Attempt(
+        number,
+        "standard",
+        transcript,
+        transcript_lines(transcript),
+        time.perf_counter() - started,
+        None,
+        report,
+    )
+
+
+def vintage_attempt(
+    number: int,
+    audio_path: Path,
+    separator: Separator,
+    engine: Engine,
+    options: TranscribeOptions,
+    progress: ProgressCallback | None = None,
+    checkpoint: Checkpoint = _no_checkpoint,
+) -> Attempt:
+    started = time.perf_counter()
+    stereo = decode_audio(audio_path, separator.sample_rate, 2)
+    checkpoint()
+    vocals = separator.separate_vocals(stereo, _span(progress, 0.0, 0.5))
+    del stereo
+    checkpoint()
+    stem = resample_array(vocals, separator.sample_rate, SAMPLE_RATE, 1)
+    del vocals
+    transcript = engine.transcribe(stem, options, _span(progress, 0.5, 1.0))
+    # Voice energy is judged on the stem: instruments no longer count as voice.
+    report = quality.assess(transcript, quality.voice_seconds(stem))
+    return Attempt(
+        number,
+        "vintage",
+        transcript,
+        transcript_lines(transcript),
+        time.perf_counter() - started,
+        separator.name,
+        report,
+    )
+
+
+def run(
+    audio_path: Path,
+    plan: JobPlan,
+    engines: Engines,
+    progress: ProgressCallback | None = None,
+    checkpoint: Checkpoint = _no_checkpoint,
+) -> Outcome:
+    checkpoint()
+    attempts: list[Attempt] = []
+    if plan.vintage:
+        attempts.append(
+            vintage_attempt(
+                1,
+                audio_path,
+                engines.separator(),
+                engines.vintage(),
+                plan.vintage_options,
+                progress,
+                checkpoint,
+            )
+        )
+    else:
+        audio = decode_audio(audio_path, SAMPLE_RATE, 1)
+        voiced = quality.voice_seconds(audio)
+        checkpoint()
+        # Leave room on the progress bar for a retry only when one may happen.
+        share = 0.5 if plan.retry_when_poor else 1.0
+        first = standard_attempt(
+            1, audio, engines.standard(), plan.standard_options, voiced, _span(progress, 0, share)
+        )
+        del audio
+        attempts.append(first)
+        if plan.retry_when_poor and first.report.poor:
+            checkpoint()
+            attempts.append(
+                vintage_attempt(
+                    2,
+                    audio_path,
+                    engines.separator(),
+                    engines.vintage(),
+                    plan.vintage_options,
+                    _span(progress, share, 1.0),
+                    checkpoint,
+                )
+            )
+    checkpoint()
+    winner = attempts[0]
+    for attempt in attempts[1:]:
+        if quality.better(attempt.report, winner.report):
+            winner = attempt
+    log = [a.log_entry("accepted" if a is winner else "rejected") for a in attempts]
+    segments = postprocess(winner.segments, winner.transcript.language, plan)
+    return Outcome(winner, attempts, segments, winner.report.poor, log)
+
+
+def postprocess(segments: list[Segment], language: str, plan: JobPlan) -> list[Segment]:
+    """Chinese script first (pinyin reads the final characters), then pinyin."""
+    if language not in chinese.CHINESE_LANGUAGES:
+        # The spec: pinyin has no effect on non-Chinese audio (Japanese kanji included).
+        return segments
+    out = chinese.convert_segments(segments, plan.chinese_script)
+    if plan.pinyin:
+        out = pinyin.annotate_segments(out)
+    return [replace(s, index=i) for i, s in enumerate(out)]
+
+
 def run_standard(
     audio_path: Path,
     engine: Engine,
     options: TranscribeOptions,
     progress: ProgressCallback | None = None,
-    checkpoint: Callable[[], None] = lambda: None,
-) -> RunResult:
-    started = time.perf_counter()
+    checkpoint: Checkpoint = _no_checkpoint,
+) -> Attempt:
+    """One standard attempt on a file: what the benchmarks time against the engine alone."""
     checkpoint()
     audio = decode_audio(audio_path, SAMPLE_RATE, 1)
-    checkpoint()
-    transcript = engine.transcribe(audio, options, progress)
-    checkpoint()
-    return RunResult(transcript, transcript_lines(transcript), time.perf_counter() - started)
+    return standard_attempt(1, audio, engine, options, quality.voice_seconds(audio), progress)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.jobs import maintenance
-from textfromtrack.jobs.processing import EngineFactory, process_job, worker_id
+from textfromtrack.jobs.processing import process_job, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,9 @@ _WAKE = ""
 
 
 class InlineDispatcher:
-    def __init__(self, db: Database, settings: Settings, engine_factory: EngineFactory) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self.engine_factory = engine_factory
         self._queue: queue.Queue[str] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -70,7 +69,7 @@ class InlineDispatcher:
             try:
                 job_id = self._next_job()
                 if job_id and not self._stop.is_set():
-                    process_job(self.db, self.settings, job_id, worker, self.engine_factory)
+                    process_job(self.db, self.settings, job_id, worker)
             except Exception:  # keep the worker alive; the job itself recorded its failure
                 log.exception("inline worker %s hit an error", worker)
                 self._stop.wait(POLL_SECONDS)

@@ -22,10 +22,14 @@ class TranscribeOptions:
     language: str | None = None  # ISO 639-1; None detects it
     word_timestamps: bool = True
     vad_filter: bool = True
+    # Silero speech probability that counts as voice; sung vocals score below speech.
+    vad_threshold: float = 0.35
     beam_size: int = 5
     condition_on_previous_text: bool = True
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     no_speech_threshold: float = 0.6
+    # Tokens (text) fed as context to the first window, e.g. to steer toward lyrics.
+    initial_prompt: str | None = None
 
 
 class Engine(Protocol):

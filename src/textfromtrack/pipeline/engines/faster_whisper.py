@@ -128,7 +128,12 @@ class FasterWhisperEngine:
             no_speech_threshold=options.no_speech_threshold,
             word_timestamps=options.word_timestamps,
             vad_filter=options.vad_filter,
-            vad_parameters=dict(VAD_PARAMETERS) if options.vad_filter else None,
+            vad_parameters=(
+                {**VAD_PARAMETERS, "threshold": options.vad_threshold}
+                if options.vad_filter
+                else None
+            ),
+            initial_prompt=options.initial_prompt,
         )
         duration = len(samples) / SAMPLE_RATE
         segments: list[EngineSegment] = []

@@ -1,0 +1,166 @@
+"""Lyrics accuracy and speed on the shared song: standard vs vintage vs automatic.
+
+    .venv/bin/python benchmarks/lyrics.py [--audio PATH] [--modes standard,vintage,automatic]
+        [--vad-threshold 0.35] [--vintage-vad-threshold 0.35] [--condition-vintage/--no-...]
+
+Runs the job pipeline itself (separation, engines, quality check, retry) without
+HTTP or a database, so the numbers are the pipeline's. Prints JSON per mode: lyrics
+WER against the reference, real-time factor (seconds per second of audio), the
+attempts with their quality verdicts, and the settings used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from textfromtrack.config import Settings  # noqa: E402
+from textfromtrack.jobs.processing import engines  # noqa: E402
+from textfromtrack.media.probe import probe  # noqa: E402
+from textfromtrack.pipeline import runner  # noqa: E402
+from textfromtrack.pipeline.engines.base import TranscribeOptions  # noqa: E402
+from textfromtrack.pipeline.scoring import word_error_rate  # noqa: E402
+
+SONG = ROOT.parent / "shared" / "testdata" / "music" / "jamendo_es_Fantasma_Los_Rombos.mp3"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--audio", type=Path, default=SONG)
+    parser.add_argument("--reference", type=Path, help="lyrics text (default: the audio's .txt)")
+    parser.add_argument("--language", default=None, help="skip detection (e.g. es)")
+    parser.add_argument("--modes", default="standard,vintage,automatic")
+    parser.add_argument("--vad-threshold", type=float, default=None)
+    parser.add_argument("--vintage-vad-threshold", type=float, default=None)
+    parser.add_argument("--no-vad", action="store_true", help="decode without voice detection")
+    parser.add_argument("--beam-size", type=int, default=None)
+    parser.add_argument("--no-speech-threshold", type=float, default=None)
+    parser.add_argument("--condition-vintage", choices=["on", "off"], default=None)
+    parser.add_argument("--condition-standard", choices=["on", "off"], default=None)
+    parser.add_argument("--no-temperature-fallback", action="store_true")
+    parser.add_argument(
+        "--data-dir", type=Path, default=ROOT / "data", help="model cache lives here"
+    )
+    args = parser.parse_args()
+
+    reference = (args.reference or args.audio.with_suffix(".txt")).read_text()
+    duration = probe(args.audio, args.audio.name).duration_seconds
+    overrides = {
+        k: v
+        for k, v in {
+            "vad_threshold": args.vad_threshold,
+            "vintage_vad_threshold": args.vintage_vad_threshold,
+        }.items()
+        if v is not None
+    }
+    settings = Settings(data_dir=args.data_dir, **overrides)
+
+    def tuned(options: TranscribeOptions, condition: str | None) -> TranscribeOptions:
+        changes: dict[str, object] = {"language": args.language}
+        if args.no_vad:
+            changes["vad_filter"] = False
+        if args.beam_size is not None:
+            changes["beam_size"] = args.beam_size
+        if args.no_speech_threshold is not None:
+            changes["no_speech_threshold"] = args.no_speech_threshold
+        if condition is not None:
+            changes["condition_on_previous_text"] = condition == "on"
+        if args.no_temperature_fallback:
+            changes["temperature"] = (0.0,)
+        return replace(options, **changes)  # type: ignore[arg-type]
+
+    from textfromtrack.jobs.processing import job_plan
+
+    class _Job:  # the fields job_plan reads
+        language_requested = args.language
+        vintage = False
+        pinyin = False
+        chinese_script = "original"
+
+    base_plan = job_plan(settings, _Job())  # type: ignore[arg-type]
+    base_plan = replace(
+        base_plan,
+        standard_options=tuned(base_plan.standard_options, args.condition_standard),
+        vintage_options=tuned(base_plan.vintage_options, args.condition_vintage),
+    )
+    loaders = engines(settings)
+    loaders.standard()  # load models up front so no mode pays for it
+    loaders.separator()
+    results = []
+    for mode in args.modes.split(","):
+        plan = replace(base_plan, vintage=mode == "vintage", retry_when_poor=mode == "automatic")
+        started = time.perf_counter()
+        outcome = runner.run(args.audio, plan, loaders)
+        seconds = time.perf_counter() - started
+        text = " ".join(s.text for s in outcome.segments)
+        results.append(
+            {
+                "mode": mode,
+                "wer": round(
+                    word_error_rate(
+                        reference, text, args.language or outcome.winner.transcript.language
+                    ),
+                    4,
+                ),
+                "rtf": round(seconds / duration, 4),
+                "seconds": round(seconds, 2),
+                "language": outcome.winner.transcript.language,
+                "model": outcome.winner.transcript.model,
+                "degraded": outcome.degraded,
+                "attempts": [
+                    {k: a[k] for k in ("pipeline", "separator", "seconds", "verdict")}
+                    | {"score": a["quality"]["score"], "reasons": a["quality"]["reasons"]}
+                    for a in outcome.attempts_log
+                ],
+                "words": len(text.split()),
+                "text_start": text[:160],
+            }
+        )
+    print(
+        json.dumps(
+            {
+                "audio": args.audio.name,
+                "duration_seconds": round(duration, 2),
+                "settings": {
+                    "standard": {
+                        k: getattr(base_plan.standard_options, k)
+                        for k in (
+                            "vad_filter",
+                            "vad_threshold",
+                            "beam_size",
+                            "condition_on_previous_text",
+                            "no_speech_threshold",
+                            "temperature",
+                        )
+                    },
+                    "vintage": {
+                        k: getattr(base_plan.vintage_options, k)
+                        for k in (
+                            "vad_filter",
+                            "vad_threshold",
+                            "beam_size",
+                            "condition_on_previous_text",
+                            "no_speech_threshold",
+                            "temperature",
+                        )
+                    },
+                },
+                "results": results,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
