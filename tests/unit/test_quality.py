@@ -316,9 +316,10 @@ def test_real_whisper_output_with_extra_chorus_lines_passes() -> None:
 
 def test_thresholds_are_configurable() -> None:
     lines = VERSE_1 + ["Sail away"] * 4 + VERSE_2
-    assert not assess(transcript(lines), SONG_VOICE).poor
+    voice = len(lines) * 4.0  # the lines cover the voiced audio
+    assert not assess(transcript(lines), voice).poor
     strict = QualityThresholds(max_line_run=4)
-    assert assess(transcript(lines), SONG_VOICE, strict).reasons == (REPETITION_LOOP,)
+    assert assess(transcript(lines), voice, strict).reasons == (REPETITION_LOOP,)
 
 
 # --- hallucinated filler --------------------------------------------------------------------
@@ -492,8 +493,25 @@ def test_near_empty_output() -> None:
 def test_a_partly_dropped_song_scores_below_the_whole_song() -> None:
     partial = assess(transcript(SONG[:6]), voice_seconds=SONG_VOICE)
     whole = assess(transcript(SONG), voice_seconds=SONG_VOICE)
-    assert not partial.poor
+    # Six 4 s lines over 150 voiced seconds: most of the song was skipped, worth a retry.
+    assert partial.poor and partial.reasons == (quality.LOW_COVERAGE,)
     assert better(whole, partial)
+
+
+@pytest.mark.parametrize(
+    ("lines", "voice", "low"),
+    [
+        (8, 137.0, True),  # the shared song through VAD on the mix: 31 s of 137 voiced
+        (6, 34.0, False),  # its excerpt: 0.7 of the voiced time is in lines
+        (3, 25.0, False),  # under 30 s of voice coverage is not judged
+        (30, 120.0, False),  # speech and dense lyrics cover their voice
+    ],
+)
+def test_voice_coverage(lines: int, voice: float, low: bool) -> None:
+    report = assess(transcript((SONG * 2)[:lines]), voice)
+    assert (quality.LOW_COVERAGE in report.reasons) is low
+    # Each synthetic line lasts 3.8 s.
+    assert report.metrics["voice_coverage"] == pytest.approx(lines * 3.8 / voice)
 
 
 # --- confidence -----------------------------------------------------------------------------
@@ -627,7 +645,7 @@ def test_report_to_dict_is_json() -> None:
 
 def test_reason_codes_are_listed_in_a_stable_order() -> None:
     lines = ["Thanks for watching!"] * 8
-    report = assess(transcript(lines, logprob=-1.5), voice_seconds=120.0)
+    report = assess(transcript(lines, logprob=-1.5), voice_seconds=40.0)
     assert report.reasons == (REPETITION_LOOP, HALLUCINATION_PHRASE, LOW_CONFIDENCE)
     assert list(report.reasons) == [r for r in quality.REASONS if r in report.reasons]
 

@@ -55,9 +55,11 @@ REPETITION_LOOP = "repetition_loop"
 HIGH_COMPRESSION_RATIO = "high_compression_ratio"
 HALLUCINATION_PHRASE = "hallucination_phrase"
 LOW_CONFIDENCE = "low_confidence"
+LOW_COVERAGE = "low_coverage"
 REASONS = (
     EMPTY_TRANSCRIPT,
     NEAR_EMPTY_TRANSCRIPT,
+    LOW_COVERAGE,
     REPETITION_LOOP,
     HIGH_COMPRESSION_RATIO,
     HALLUCINATION_PHRASE,
@@ -108,6 +110,12 @@ class QualityThresholds:
     # that kept more of the song ranks higher (a VAD that dropped two thirds of a song
     # leaves about 15 a minute; the whole song is about 45).
     full_words_per_minute: float = 20.0
+    # Segment time over voiced time below this is a transcript that skipped most of the
+    # song: VAD on the mix kept 31 s of the 137 voiced seconds of the shared song (0.23);
+    # its 35 s excerpt kept 0.75, and speech is above 1 (Whisper's segments include pauses).
+    min_voice_coverage: float = 0.35
+    # ... judged only over this much voice: short clips are covered by one or two lines.
+    coverage_min_voice_seconds: float = 30.0
 
 
 DEFAULT_THRESHOLDS = QualityThresholds()
@@ -593,10 +601,19 @@ def assess(
     voice = max(0.0, voice)
     rate = words_per_minute(word_count, voice)
 
+    covered = sum(max(0.0, s.end - s.start) for s in segments)
+    coverage = covered / voice if voice > 0 else None
+
     reasons: list[str] = []
     empty = emptiness(word_count, voice, thresholds)
     if empty is not None:
         reasons.append(empty)
+    elif (
+        coverage is not None
+        and voice >= thresholds.coverage_min_voice_seconds
+        and coverage < thresholds.min_voice_coverage
+    ):
+        reasons.append(LOW_COVERAGE)
     if whole_text_loop or repetition.longest_line_run >= thresholds.max_line_run:
         reasons.append(REPETITION_LOOP)
     if total_chars and compressed_fraction >= thresholds.max_compressed_fraction:
@@ -625,6 +642,8 @@ def assess(
     }
     if rate is not None:
         metrics["words_per_minute_of_voice"] = rate
+    if coverage is not None:
+        metrics["voice_coverage"] = coverage
     if conf.avg_logprob is not None:
         metrics["avg_logprob"] = conf.avg_logprob
     if conf.no_speech_prob is not None:
