@@ -280,3 +280,39 @@ def test_loaded_once_per_process(separator: SpleeterSeparator) -> None:
     assert get_spleeter("cpu") is separator
     assert separator.name == "spleeter-2stems"
     assert separator.sample_rate == 44_100
+
+
+# --- what separation is for ------------------------------------------------------------
+
+
+@pytest.mark.skipif(not SONG.is_file(), reason=f"shared test song not found at {SONG}")
+def test_the_vocal_stem_transcribes_to_more_of_the_lyrics_than_the_mix(
+    separator: SpleeterSeparator, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The whole song through Whisper base twice, with identical deterministic decoding.
+
+    Only the input differs: the mix, or Spleeter's vocal stem of it. Beam search at
+    temperature 0 alone (no sampled fallback) makes both runs repeatable.
+    """
+    from textfromtrack.media.decode import resample_array
+    from textfromtrack.pipeline.engines.base import TranscribeOptions
+    from textfromtrack.pipeline.engines.faster_whisper import get_engine
+    from textfromtrack.pipeline.scoring import matched_words, word_error_rate
+
+    engine = get_engine("base", "cpu", "int8", tmp_path_factory.mktemp("models"))
+    options = TranscribeOptions(language="es", temperature=(0.0,), vad_threshold=0.35)
+    reference = SONG.with_suffix(".txt").read_text(encoding="utf-8")
+    stereo = decode_audio(SONG, SAMPLE_RATE, channels=2)
+    inputs = {
+        "mix": resample_array(stereo, SAMPLE_RATE, 16_000, 1),
+        "stem": resample_array(separator.separate_vocals(stereo), SAMPLE_RATE, 16_000, 1),
+    }
+    found: dict[str, int] = {}
+    wer: dict[str, float] = {}
+    for name, audio in inputs.items():
+        text = " ".join(s.text for s in engine.transcribe(audio, options).segments)
+        found[name] = matched_words(reference, text, "es")
+        wer[name] = word_error_rate(reference, text, "es")
+    # Measured (88 reference words): mix 27 found, WER 0.69; stem 52 found, WER 0.42.
+    assert found["stem"] >= found["mix"] + 10, (found, wer)
+    assert wer["stem"] < wer["mix"], (found, wer)

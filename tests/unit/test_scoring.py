@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from textfromtrack.pipeline.scoring import edit_distance, normalise_text, word_error_rate
+from textfromtrack.pipeline.scoring import (
+    edit_distance,
+    matched_words,
+    normalise_text,
+    word_error_rate,
+)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +84,30 @@ def test_word_error_rate(reference: str, hypothesis: str, language: str, expecte
 
 def test_default_language_is_english() -> None:
     assert word_error_rate("Mr. Smith", "mister smith") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("reference", "hypothesis", "language", "expected"),
+    [
+        ("", "", "en", 0),
+        ("soy un fantasma", "", "es", 0),
+        ("", "soy un fantasma", "es", 0),
+        ("soy un fantasma", "Soy un fantasma.", "es", 3),
+        # Extra words cost nothing: only what was recovered counts.
+        ("soy un fantasma", "yo soy un gran fantasma hoy", "es", 3),
+        # Order matters: a subsequence, not a bag of words.
+        ("a b c", "c b a", "en", 1),
+        # Repeated words are matched once each.
+        ("hueco dentro de otro hueco", "hueco hueco", "es", 2),
+        ("the the the", "the", "en", 1),
+        ("mr smith", "Mister Smith", "en", 2),
+        # Chinese is matched per character.
+        ("银行行长", "银行长", "zh", 3),
+    ],
+)
+def test_matched_words(reference: str, hypothesis: str, language: str, expected: int) -> None:
+    assert matched_words(reference, hypothesis, language) == expected
+    # Never more than either side has.
+    assert expected <= min(
+        len(normalise_text(reference, language)), len(normalise_text(hypothesis, language))
+    )

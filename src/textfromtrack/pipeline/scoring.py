@@ -82,3 +82,25 @@ def word_error_rate(reference: str, hypothesis: str, language: str = "en") -> fl
     if not ref:
         return 0.0 if not hyp else 1.0
     return edit_distance(ref, hyp) / len(ref)
+
+
+def matched_words(reference: str, hypothesis: str, language: str = "en") -> int:
+    """How many reference tokens the hypothesis contains, in order (their longest
+    common subsequence).
+
+    Word error rate punishes extra words as much as missing ones; this counts only
+    what was recovered, which is the question when comparing two transcripts of the
+    same lyrics ("which one got more of the words?").
+    """
+    ref = normalise_text(reference, language)
+    hyp = normalise_text(hypothesis, language)
+    previous = [0] * (len(hyp) + 1)
+    for ref_token in ref:
+        current = [0]
+        for j, hyp_token in enumerate(hyp, start=1):
+            if ref_token == hyp_token:
+                current.append(previous[j - 1] + 1)
+            else:
+                current.append(max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
