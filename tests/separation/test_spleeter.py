@@ -164,6 +164,11 @@ def test_the_sung_example_loses_its_instruments(
     assert 0.15 < ratio < 0.75, ratio  # measured 0.44: a voice remains, the band does not
     assert progress == sorted(progress)
     assert progress[-1] == 1.0
+    # The band plays alone before the voice enters (about 2.3 s) and after it leaves
+    # (about 9.3 s). Measured: 0.000 in both, 0.55 while singing.
+    instrumental = [(0.0, 2.0), (9.6, 10.8)]
+    assert _energy_ratio(vocals, example, instrumental) < 0.05
+    assert _energy_ratio(vocals, example, [(2.5, 8.5)]) > 0.3
 
 
 def _instrumental_and_sung(
