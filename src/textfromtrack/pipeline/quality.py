@@ -9,6 +9,8 @@ Whisper base fails on music in a few known ways, and each has a detector here:
   training data (``hallucination_fraction``);
 - **dropped song**: instruments make the VAD drop the vocals, so the transcript is
   empty or nearly so over audio that clearly carries voice energy (``emptiness``);
+- **dropped verses**: the VAD kept only part of the song, so the segments span a small
+  share of the voiced time (``voice_coverage``, reason ``low_coverage``);
 - **low confidence**: the decoder itself was unsure (``confidence``).
 
 ``assess`` combines them into a ``QualityReport``: hard reasons make it ``poor`` (a
