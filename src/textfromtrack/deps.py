@@ -19,6 +19,7 @@ from textfromtrack.errors import ApiError, Forbidden, Unauthorized
 from textfromtrack.queue.base import Dispatcher
 from textfromtrack.tokens import service as tokens
 from textfromtrack.tokens.models import ApiToken
+from textfromtrack.web import csrf
 
 SESSION_COOKIE = "tft_session"
 
@@ -127,6 +128,12 @@ class WebCaller:
     user: User
     session: WebSession
     token: str
+    # True when the session came from the cookie, which a browser attaches on its own:
+    # only then can the request be forged by another site, so only then is CSRF checked.
+    via_cookie: bool = False
+
+    def csrf_token(self, settings: Settings) -> str:
+        return csrf.token_for(settings.effective_secret_key, self.session.id)
 
 
 def _web_token(
@@ -151,7 +158,39 @@ def optional_web_caller(
     resolved = accounts.resolve_session(session, settings, token)
     if resolved is None:
         return None
-    return WebCaller(user=resolved[0], session=resolved[1], token=token)
+    via_cookie = not request.headers.get("authorization")
+    caller = WebCaller(user=resolved[0], session=resolved[1], token=token, via_cookie=via_cookie)
+    if via_cookie and request.method not in csrf.SAFE_METHODS:
+        # A Bearer header is never attached by a browser on its own, so those callers
+        # (scripts, the API's clients) skip both checks.
+        same_origin_only(request, settings)
+        if not csrf.token_valid(
+            settings.effective_secret_key, caller.session.id, request.headers.get(csrf.HEADER)
+        ):
+            raise Forbidden(
+                "This request lacks the page's security token. Reload the page and try again.",
+                details={"reason": "csrf_token_missing_or_wrong"},
+            )
+    return caller
+
+
+def same_origin_only(request: Request, settings: SettingsDep) -> None:
+    """Refuse unsafe requests that a browser says come from another site (see web.csrf)."""
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if not csrf.request_origin_allowed(
+        request.method,
+        request.headers.get("origin"),
+        request.headers.get("referer"),
+        (own, settings.public_base_url),
+    ):
+        raise Forbidden(
+            "Cross-site request refused: use this site's own pages.",
+            details={"reason": "cross_origin"},
+        )
+
+
+# For the forms that have no session to bind a token to yet (sign-up, login).
+SameOrigin = Depends(same_origin_only)
 
 
 def web_caller(caller: Annotated[WebCaller | None, Depends(optional_web_caller)]) -> WebCaller:

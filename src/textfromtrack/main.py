@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from textfromtrack import __version__, health
@@ -19,8 +20,12 @@ from textfromtrack.media.storage import MAX_UPLOAD_BYTES
 from textfromtrack.queue.base import Dispatcher
 from textfromtrack.queue.inline import InlineDispatcher, Maintenance
 from textfromtrack.tokens import router as tokens_router
+from textfromtrack.web import api as web_api
+from textfromtrack.web import errors as web_errors
+from textfromtrack.web import router as web_pages
+from textfromtrack.web.security import SecurityHeadersMiddleware
 
-UPLOAD_PATH = "/api/v1/transcriptions"
+UPLOAD_PATHS = frozenset({"/api/v1/transcriptions", "/api/web/jobs"})
 # JSON bodies are tiny; anything bigger than this outside uploads is a mistake or abuse.
 OTHER_BODY_LIMIT = 1024 * 1024
 
@@ -34,7 +39,7 @@ Audio to timestamped text. `/api/v1/*` takes a **personal access token**
 
 def _body_limit(scope: Scope) -> tuple[int, int]:
     path = str(scope.get("path", ""))
-    if scope.get("method") == "POST" and path.rstrip("/") == UPLOAD_PATH:
+    if scope.get("method") == "POST" and path.rstrip("/") in UPLOAD_PATHS:
         return MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD, MAX_UPLOAD_BYTES
     return OTHER_BODY_LIMIT, OTHER_BODY_LIMIT
 
@@ -83,10 +88,15 @@ def create_app(
     app.state.db = db
     app.state.dispatcher = dispatcher
     install_error_handlers(app)
+    web_errors.install(app, web_pages.templates)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)
     app.include_router(accounts_router.router)
     app.include_router(tokens_router.router)
     app.include_router(accounts_router.v1_router)
     app.include_router(jobs_router.router)
+    app.include_router(web_api.router)
+    app.include_router(web_pages.router)
+    app.mount("/static", StaticFiles(directory=web_pages.HERE / "static"), name="static")
     return app

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from textfromtrack.accounts import service
 from textfromtrack.accounts.schemas import AccountOut, Credentials, LoginOut, MeOut, SessionOut
+from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
 from textfromtrack.deps import (
     SESSION_COOKIE,
@@ -11,6 +12,7 @@ from textfromtrack.deps import (
     CurrentApiCaller,
     CurrentWebCaller,
     OptionalWebCaller,
+    SameOrigin,
     SessionDep,
     SettingsDep,
 )
@@ -19,7 +21,15 @@ router = APIRouter(prefix="/api/auth", tags=["accounts"])
 v1_router = APIRouter(prefix="/api/v1", tags=["v1"])
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
+# Cookie-authenticated changes are checked in deps.optional_web_caller; these two have no
+# session yet, so only the Origin check stands between them and a forged form ("login CSRF":
+# logging a victim into the attacker's account to harvest what they upload).
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountOut,
+    dependencies=[SameOrigin],
+)
 def register(body: Credentials, session: SessionDep, settings: SettingsDep) -> AccountOut:
     user = service.register(session, settings, body.email, body.password)
     return AccountOut(
@@ -30,9 +40,10 @@ def register(body: Credentials, session: SessionDep, settings: SettingsDep) -> A
     )
 
 
-@router.post("/login", response_model=LoginOut)
+@router.post("/login", response_model=LoginOut, dependencies=[SameOrigin])
 def login(
     body: Credentials,
+    request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
@@ -45,7 +56,7 @@ def login(
         max_age=settings.session_ttl_hours * 3600,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=_secure(request, settings),
         path="/",
     )
     return LoginOut(access_token=issued.token, expires_at=issued.expires_at)
@@ -53,15 +64,25 @@ def login(
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(
-    caller: OptionalWebCaller, session: SessionDep, settings: SettingsDep, response: Response
+    caller: OptionalWebCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> Response:
     if caller is not None:
         service.logout(session, settings, caller.token)
     out = Response(status_code=status.HTTP_204_NO_CONTENT)
     out.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.cookie_secure
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request, settings)
     )
     return out
+
+
+def _secure(request: Request, settings: Settings) -> bool:
+    """Secure when the public address is https, or this request itself came over TLS
+    (directly, or through a trusted proxy that uvicorn's proxy headers vouch for)."""
+    return settings.cookie_secure or request.url.scheme == "https"
 
 
 @router.get("/session", response_model=SessionOut)

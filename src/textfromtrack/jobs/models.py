@@ -4,7 +4,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textfromtrack.db import Base, IdMixin, utcnow
@@ -52,6 +63,9 @@ class Job(IdMixin, Base):
     chinese_script: Mapped[str] = mapped_column(
         String(16), default="simplified", server_default="simplified"
     )
+    # Keep the uploaded audio (beside the exports, until the retention sweep) so the
+    # web app can play it back and retry it in music mode.
+    keep_audio: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # Outcome.
     language: Mapped[str | None] = mapped_column(String(16), default=None)

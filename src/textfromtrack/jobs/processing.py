@@ -21,6 +21,7 @@ from textfromtrack.credits import service as credits
 from textfromtrack.db import Database, updated, utcnow
 from textfromtrack.exports import files
 from textfromtrack.exports.formats import ExportMeta
+from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.media import storage
 from textfromtrack.pipeline import chinese, runner
@@ -175,6 +176,7 @@ def process_job(db: Database, settings: Settings, job_id: str, worker: str) -> J
         )
         plan = job_plan(settings, job)
         meta = ExportMeta(job.id, job.filename, None, job.duration_seconds)
+        keep_audio = job.keep_audio
     reporter = _Reporter(db, job_id, worker)
     try:
         with Heartbeat(db, job_id, worker, settings.heartbeat_seconds):
@@ -184,7 +186,14 @@ def process_job(db: Database, settings: Settings, job_id: str, worker: str) -> J
                 upload, plan, engines(settings), reporter.progress, reporter.checkpoint
             )
             return _finish(
-                db, settings, job_id, worker, outcome, meta, time.perf_counter() - started
+                db,
+                settings,
+                job_id,
+                worker,
+                outcome,
+                meta,
+                time.perf_counter() - started,
+                upload if keep_audio else None,
             )
     except JobLost:
         log.info("job %s was cancelled or reassigned while %s ran it", job_id, worker)
@@ -206,12 +215,16 @@ def _finish(
     outcome: runner.Outcome,
     meta: ExportMeta,
     runtime: float,
+    keep: Path | None = None,
 ) -> JobStatus | None:
+    """Exports (and the kept audio) on disk first, then the row, the segments and done."""
     transcript = outcome.winner.transcript
     segments = outcome.segments
     meta = ExportMeta(meta.job_id, meta.filename, transcript.language, meta.duration_seconds)
     files.write_exports(settings.data_dir, segments, meta)
     try:
+        if keep is not None:
+            _keep_audio(settings, job_id, keep)
         with db.session() as s:
             changed = updated(
                 s,
@@ -252,6 +265,14 @@ def _finish(
         storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
         raise
     return JobStatus.DONE
+
+
+def _keep_audio(settings: Settings, job_id: str, upload: Path) -> None:
+    """Keep the audio for playback; failing that costs the player, never the transcript."""
+    try:
+        kept_audio.keep(settings.data_dir, job_id, upload)
+    except Exception:
+        log.warning("job %s: the audio could not be kept for playback", job_id, exc_info=True)
 
 
 def _fail(db: Database, job_id: str, worker: str, message: str) -> JobStatus | None:

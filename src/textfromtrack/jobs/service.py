@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +30,7 @@ from textfromtrack.errors import (
     ValidationFailed,
 )
 from textfromtrack.exports import files
+from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs.models import ACTIVE_STATUSES, Job, JobSegment, JobStatus
 from textfromtrack.media import storage
 from textfromtrack.media.formats import check_extension, extension_of
@@ -54,10 +56,15 @@ class SubmitOptions:
     vintage: bool = False
     language: str | None = None
     chinese_script: str = "simplified"
+    keep_audio: bool = False
 
 
 def normalise_options(
-    pinyin: bool, vintage: bool, language: str | None, chinese_script: str | None = None
+    pinyin: bool,
+    vintage: bool,
+    language: str | None,
+    chinese_script: str | None = None,
+    keep_audio: bool = False,
 ) -> SubmitOptions:
     if pinyin and vintage:
         raise ValidationFailed(
@@ -76,7 +83,13 @@ def normalise_options(
             f"chinese_script must be one of {', '.join(CHINESE_SCRIPTS)}.",
             details={"fields": {"chinese_script": f"one of {', '.join(CHINESE_SCRIPTS)}"}},
         )
-    return SubmitOptions(pinyin=pinyin, vintage=vintage, language=code, chinese_script=script)
+    return SubmitOptions(
+        pinyin=pinyin,
+        vintage=vintage,
+        language=code,
+        chinese_script=script,
+        keep_audio=keep_audio,
+    )
 
 
 def submit(
@@ -92,11 +105,62 @@ def submit(
     """Store, check and admit an upload. On any refusal nothing is left behind."""
     check_extension(filename)
     path = storage.new_upload_path(settings.data_dir, extension_of(filename))
-    storage.copy_limited(upload, path, storage.MAX_UPLOAD_BYTES)
+    storage.copy_limited(upload, path, storage.MAX_UPLOAD_BYTES)  # removes its partial file
+    return _check_and_admit(
+        session, settings, user, path, filename, filename, options, client_ip, dispatcher
+    )
+
+
+def retry_in_music_mode(
+    session: Session,
+    settings: Settings,
+    user: User,
+    job: Job,
+    client_ip: str,
+    dispatcher: Dispatcher,
+) -> Job:
+    """A new vintage job from a finished job's kept audio, admitted and charged like any other."""
+    require_results(job)
+    source = kept_audio.source_path(settings.data_dir, job.id)
+    if source is None:
+        raise InvalidState(
+            "The audio of this transcription was not kept, so it cannot be retried here. "
+            "Upload the file again with music mode on.",
+            details={"keep_audio": job.keep_audio},
+        )
+    path = storage.new_upload_path(settings.data_dir, source.suffix)
     try:
-        info = probe(path, filename, MAX_DURATION_SECONDS)
+        shutil.copyfile(source, path)
+    except BaseException:
+        storage.remove_quietly(path)
+        raise
+    options = SubmitOptions(
+        vintage=True,
+        language=job.language_requested,
+        chinese_script=job.chinese_script,
+        keep_audio=True,
+    )
+    # The stored copy's extension is what FFmpeg checks; the user's name stays for display.
+    return _check_and_admit(
+        session, settings, user, path, path.name, job.filename, options, client_ip, dispatcher
+    )
+
+
+def _check_and_admit(
+    session: Session,
+    settings: Settings,
+    user: User,
+    path: Path,
+    probe_name: str,
+    display_name: str,
+    options: SubmitOptions,
+    client_ip: str,
+    dispatcher: Dispatcher,
+) -> Job:
+    try:
+        info = probe(path, probe_name, MAX_DURATION_SECONDS)
         job = _admit(
-            session, settings, user, path, filename, info.duration_seconds, options, client_ip
+            session, settings, user, path, display_name, info.duration_seconds, options, client_ip
         )
     except BaseException:
         storage.remove_quietly(path)
@@ -154,6 +218,7 @@ def _admit(
         pinyin=options.pinyin,
         vintage=options.vintage,
         chinese_script=options.chinese_script,
+        keep_audio=options.keep_audio,
         attempts_log=[],
     )
     session.add(job)
@@ -165,6 +230,10 @@ def _admit(
 def _display_name(filename: str) -> str:
     name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return name[:255] or "upload"
+
+
+def active_count(session: Session, user_id: str) -> int:
+    return _count_active(session, Job.user_id == user_id)
 
 
 def _count_active(session: Session, condition: object) -> int:

@@ -1,0 +1,1 @@
+"""The web app: server-rendered pages, their JSON endpoints under /api/web, and security."""

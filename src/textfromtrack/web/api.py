@@ -1,0 +1,193 @@
+"""/api/web/*: the app's own JSON endpoints.
+
+Web session only (the cookie, checked for CSRF in deps.optional_web_caller, or the
+session JWT as a Bearer header), never a personal access token. Each handler calls
+the same services as /api/v1, so the app's jobs get the same admission, limits,
+credits, quality check and vintage retry.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+
+from textfromtrack.config import Settings
+from textfromtrack.credits import service as credits
+from textfromtrack.deps import (
+    ClientIp,
+    CurrentWebCaller,
+    DispatcherDep,
+    SessionDep,
+    SettingsDep,
+)
+from textfromtrack.errors import NotFound, ValidationFailed
+from textfromtrack.exports import formats
+from textfromtrack.jobs import audio as kept_audio
+from textfromtrack.jobs import service
+from textfromtrack.jobs.models import Job, JobStatus
+from textfromtrack.jobs.schemas import JobSummary
+from textfromtrack.web.schemas import (
+    WebAccount,
+    WebJob,
+    WebJobList,
+    WebSegment,
+    WebSegments,
+    words_of,
+)
+
+router = APIRouter(prefix="/api/web", tags=["web app"])
+PER_PAGE = 20
+
+
+def web_job(session: Session, settings: Settings, job: Job) -> WebJob:
+    fields = JobSummary.fields_of(
+        job, service.credits_charged(session, job), settings.export_retention_days
+    )
+    return WebJob(
+        **fields,
+        attempts_log=job.attempts_log or [],
+        keep_audio=job.keep_audio,
+        # Only a done job that asked to keep its audio can have any: spare the disk look-up.
+        audio_available=job.keep_audio
+        and job.status == JobStatus.DONE
+        and kept_audio.playback_path(settings.data_dir, job.id) is not None,
+        language_requested=job.language_requested,
+    )
+
+
+@router.get("/account", response_model=WebAccount)
+def account(caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep) -> WebAccount:
+    return WebAccount(
+        email=caller.user.email,
+        credit_balance=credits.balance(session, caller.user.id),
+        top_up_url=settings.top_up_url,
+    )
+
+
+@router.get("/jobs", response_model=WebJobList)
+def list_jobs(
+    caller: CurrentWebCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = PER_PAGE,
+    status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
+) -> WebJobList:
+    total, jobs = service.list_for_user(session, caller.user.id, page, per_page, status_filter)
+    return WebJobList(
+        page=page,
+        per_page=per_page,
+        total=total,
+        # Tells the page whether to keep polling, whatever the filter shows.
+        active=service.active_count(session, caller.user.id),
+        jobs=[web_job(session, settings, j) for j in jobs],
+    )
+
+
+@router.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=WebJob)
+def submit(
+    caller: CurrentWebCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    ip: ClientIp,
+    file: Annotated[UploadFile, File()],
+    pinyin: Annotated[bool, Form()] = False,
+    vintage: Annotated[bool, Form()] = False,
+    language: Annotated[str | None, Form()] = None,
+    keep_audio: Annotated[bool, Form()] = False,
+) -> WebJob:
+    options = service.normalise_options(pinyin, vintage, language, None, keep_audio)
+    job = service.submit(
+        session, settings, caller.user, file.file, file.filename or "", options, ip, dispatcher
+    )
+    return web_job(session, settings, job)
+
+
+@router.get("/jobs/{job_id}", response_model=WebJob)
+def get_job(
+    job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
+) -> WebJob:
+    return web_job(session, settings, service.get_for_user(session, caller.user.id, job_id))
+
+
+@router.get("/jobs/{job_id}/segments", response_model=WebSegments)
+def get_segments(job_id: str, caller: CurrentWebCaller, session: SessionDep) -> WebSegments:
+    job = service.get_for_user(session, caller.user.id, job_id)
+    rows = service.segments_of(session, job)
+    return WebSegments(
+        job_id=job.id,
+        language=job.language,
+        duration_seconds=round(job.duration_seconds, 3),
+        segments=[
+            WebSegment(
+                index=r.index, start=r.start, end=r.end, text=r.text, words=words_of(r.words)
+            )
+            for r in rows
+        ],
+    )
+
+
+@router.get("/jobs/{job_id}/export", response_class=FileResponse)
+def export(
+    job_id: str,
+    caller: CurrentWebCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: str = "txt",
+) -> FileResponse:
+    fmt = format.lower()
+    job = service.get_for_user(session, caller.user.id, job_id)
+    if fmt not in formats.FORMATS:
+        raise ValidationFailed(
+            f"Unknown format {format!r}; choose one of {', '.join(formats.FORMATS)}.",
+            details={"fields": {"format": f"one of {', '.join(formats.FORMATS)}"}},
+        )
+    path = service.export_file(settings, job, fmt)
+    return FileResponse(
+        path,
+        media_type=formats.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": formats.content_disposition(job.filename, fmt)},
+    )
+
+
+@router.get("/jobs/{job_id}/audio", response_class=FileResponse)
+def audio(
+    job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
+    """The kept upload for the player; Starlette answers Range requests, so seeking works."""
+    job = service.get_for_user(session, caller.user.id, job_id)
+    found = None
+    if job.status == JobStatus.DONE and job.purged_at is None:
+        found = kept_audio.playback_path(settings.data_dir, job.id)
+    if found is None:
+        raise NotFound("The audio of this transcription was not kept.")
+    path, media_type = found
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private"})
+
+
+@router.delete("/jobs/{job_id}", response_model=WebJob)
+def cancel(
+    job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
+) -> WebJob:
+    job = service.get_for_user(session, caller.user.id, job_id)
+    return web_job(session, settings, service.cancel(session, settings, job))
+
+
+@router.post(
+    "/jobs/{job_id}/retry-music", status_code=status.HTTP_201_CREATED, response_model=WebJob
+)
+def retry_music(
+    job_id: str,
+    caller: CurrentWebCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    ip: ClientIp,
+) -> WebJob:
+    job = service.get_for_user(session, caller.user.id, job_id)
+    new = service.retry_in_music_mode(session, settings, caller.user, job, ip, dispatcher)
+    return web_job(session, settings, new)

@@ -1,0 +1,93 @@
+"""Errors met by a person browsing get a page in plain words; API callers keep the envelope.
+
+The envelope handlers from textfromtrack.errors stay in charge of everything under
+/api and of any request that does not ask for HTML; only page navigations (a GET whose
+Accept names text/html, outside the API and the static files) are answered with
+error.html. The handlers are wrapped, not replaced, so there is one mapping of errors
+to status codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from textfromtrack import __version__
+from textfromtrack.errors import ApiError, request_id
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+NOT_PAGES = ("/api/", "/static/", "/docs", "/openapi.json", "/healthz", "/readyz", "/metrics")
+
+HEADINGS = {
+    404: ("Page not found", "There is nothing at this address. Check the link, or start again."),
+    405: ("Not available", "This page cannot be used that way."),
+}
+
+
+def wants_page(request: Request) -> bool:
+    return (
+        request.method in {"GET", "HEAD"}
+        and not request.url.path.startswith(NOT_PAGES)
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def _page(
+    templates: Jinja2Templates, request: Request, status: int, heading: str, message: str
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "user": None,
+            "csrf_token": None,
+            "version": __version__,
+            "heading": heading,
+            "message": message,
+        },
+        status_code=status,
+    )
+
+
+def install(app: FastAPI, templates: Jinja2Templates) -> None:
+    """Wrap the envelope handlers already installed on ``app``."""
+    http_handler: Handler = app.exception_handlers[StarletteHTTPException]  # type: ignore[assignment]
+    api_handler: Handler = app.exception_handlers[ApiError]  # type: ignore[assignment]
+    crash_handler: Handler = app.exception_handlers[Exception]  # type: ignore[assignment]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not wants_page(request):
+            return await http_handler(request, exc)
+        heading, message = HEADINGS.get(
+            exc.status_code, ("Something went wrong", "The request could not be completed.")
+        )
+        return _page(templates, request, exc.status_code, heading, message)
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        if not wants_page(request):
+            return await api_handler(request, exc)
+        return _page(templates, request, exc.status_code, "Something went wrong", exc.message)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        logged = await crash_handler(request, exc)  # logs it under the request id
+        if not wants_page(request):
+            return logged
+        return _page(
+            templates,
+            request,
+            500,
+            "Something went wrong on our side",
+            "Please try again in a moment. If it keeps happening, report it with this "
+            f"reference: {request_id(request)}.",
+        )
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(Exception, crash)
