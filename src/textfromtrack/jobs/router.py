@@ -13,8 +13,8 @@ from textfromtrack.deps import (
     SettingsDep,
     WriteCaller,
 )
-from textfromtrack.errors import ValidationFailed
 from textfromtrack.exports import formats
+from textfromtrack.exports.responses import export_response
 from textfromtrack.jobs import service
 from textfromtrack.jobs.models import Job, JobStatus
 from textfromtrack.jobs.schemas import (
@@ -125,19 +125,8 @@ def export(
     settings: SettingsDep,
     format: Annotated[str, Query(description="txt, srt, lrc, json or vtt")] = "txt",
 ) -> FileResponse:
-    fmt = format.lower()
     job = service.get_for_user(session, caller.user.id, job_id)
-    if fmt not in formats.FORMATS:
-        raise ValidationFailed(
-            f"Unknown format {format!r}; choose one of {', '.join(formats.FORMATS)}.",
-            details={"fields": {"format": f"one of {', '.join(formats.FORMATS)}"}},
-        )
-    path = service.export_file(settings, job, fmt)
-    return FileResponse(
-        path,
-        media_type=formats.MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": formats.content_disposition(job.filename, fmt)},
-    )
+    return export_response(settings, job, format)
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel or delete a job")

@@ -23,8 +23,8 @@ from textfromtrack.deps import (
     SessionDep,
     SettingsDep,
 )
-from textfromtrack.errors import NotFound, ValidationFailed
-from textfromtrack.exports import formats
+from textfromtrack.errors import NotFound
+from textfromtrack.exports.responses import export_response
 from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs import service
 from textfromtrack.jobs.models import Job, JobStatus
@@ -139,19 +139,8 @@ def export(
     settings: SettingsDep,
     format: str = "txt",
 ) -> FileResponse:
-    fmt = format.lower()
     job = service.get_for_user(session, caller.user.id, job_id)
-    if fmt not in formats.FORMATS:
-        raise ValidationFailed(
-            f"Unknown format {format!r}; choose one of {', '.join(formats.FORMATS)}.",
-            details={"fields": {"format": f"one of {', '.join(formats.FORMATS)}"}},
-        )
-    path = service.export_file(settings, job, fmt)
-    return FileResponse(
-        path,
-        media_type=formats.MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": formats.content_disposition(job.filename, fmt)},
-    )
+    return export_response(settings, job, format)
 
 
 @router.get("/jobs/{job_id}/audio", response_class=FileResponse)
