@@ -159,6 +159,26 @@ def test_unknown_pages_are_html_for_people_and_envelopes_for_programs(
     )
 
 
+def test_error_pages_keep_the_signed_in_menu(browser: Browser) -> None:
+    page = browser.client.get("/no/such/page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "Page not found" in page.text
+    # The visitor is still signed in: the account menu and a working Log out (which
+    # needs the page's CSRF token), not an invitation to log in.
+    assert f"Account menu for {browser.email}" in page.text
+    assert 'data-action="logout"' in page.text and 'name="csrf-token"' in page.text
+    assert 'href="/login"' not in page.text
+
+
+def test_error_pages_for_a_stale_session_are_signed_out(browser: Browser) -> None:
+    stale = browser.client.cookies.get("tft_session")
+    assert browser.client.post("/api/auth/logout", headers=browser.headers()).status_code == 204
+    # A browser may still send the old cookie; it names no live session any more.
+    browser.client.cookies.set("tft_session", stale or "")
+    page = browser.client.get("/no/such/page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and 'href="/login"' in page.text
+    assert "Account menu" not in page.text and 'name="csrf-token"' not in page.text
+
+
 def test_filenames_and_lines_with_markup_are_escaped(
     browser: Browser, tone: Path, run_job: Any, database: Database
 ) -> None:

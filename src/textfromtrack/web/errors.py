@@ -9,7 +9,9 @@ to status codes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.templating import Jinja2Templates
@@ -17,7 +19,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from textfromtrack import __version__
+from textfromtrack.accounts import service as accounts
+from textfromtrack.config import Settings
+from textfromtrack.db import Database
+from textfromtrack.deps import SESSION_COOKIE
 from textfromtrack.errors import ApiError, request_id
+from textfromtrack.web import csrf
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -37,6 +46,35 @@ def wants_page(request: Request) -> bool:
     )
 
 
+def _signed_in(request: Request) -> dict[str, Any]:
+    """The menu context for the visitor's web session, so an error page keeps the
+    signed-in menu (Account, Log out) rather than offering "Log in" to someone who is.
+
+    Exception handlers run outside the dependency system, so the session cookie is read
+    here directly. An error page must never fail in turn: when the lookup itself fails
+    (the database is what broke, say) the page is shown signed out.
+    """
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or not accounts.looks_like_jwt(token):
+        return {"user": None, "csrf_token": None}
+    try:
+        settings: Settings = request.app.state.settings
+        db: Database = request.app.state.db
+        with db.sessionmaker() as session:
+            resolved = accounts.resolve_session(session, settings, token)
+            if resolved is None:
+                return {"user": None, "csrf_token": None}
+            user, web_session = resolved
+            # Loaded attributes stay readable after the session closes.
+            return {
+                "user": user,
+                "csrf_token": csrf.token_for(settings.effective_secret_key, web_session.id),
+            }
+    except Exception:
+        log.warning("could not read the web session for an error page", exc_info=True)
+        return {"user": None, "csrf_token": None}
+
+
 def _page(
     templates: Jinja2Templates, request: Request, status: int, heading: str, message: str
 ) -> Response:
@@ -44,8 +82,7 @@ def _page(
         request,
         "error.html",
         {
-            "user": None,
-            "csrf_token": None,
+            **_signed_in(request),
             "version": __version__,
             "heading": heading,
             "message": message,
