@@ -45,6 +45,17 @@ def test_debit_and_refund_are_idempotent_per_job(database: Database, user_id: st
         assert credits.refund_for_job(s, "never-charged") is None
 
 
+def test_charged_jobs_answers_for_a_whole_page_at_once(database: Database, user_id: str) -> None:
+    with database.session() as s:
+        credits.debit_for_job(s, user_id, "kept")
+        credits.debit_for_job(s, user_id, "refunded")
+        credits.refund_for_job(s, "refunded")
+        asked = ["kept", "refunded", "never-charged"]
+        assert credits.charged_jobs(s, asked) == {"kept"}
+        assert credits.charged_jobs(s, []) == set()
+        assert [credits.is_charged(s, j) for j in asked] == [True, False, False]
+
+
 def test_database_refuses_a_second_debit_for_one_job(database: Database, user_id: str) -> None:
     with pytest.raises(IntegrityError), database.session() as s:
         s.add(CreditEntry(user_id=user_id, kind=EntryKind.DEBIT, amount=-1, job_id="job-x"))

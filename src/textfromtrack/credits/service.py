@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -74,9 +76,26 @@ def refund_for_job(session: Session, job_id: str) -> CreditEntry | None:
     return entry
 
 
+def charged_jobs(session: Session, job_ids: Collection[str]) -> set[str]:
+    """The jobs among ``job_ids`` that hold a debit that was not refunded.
+
+    One query for a whole page of jobs: the app polls its job list every few seconds.
+    """
+    if not job_ids:
+        return set()
+    rows = session.execute(
+        select(CreditEntry.job_id, CreditEntry.kind).where(
+            CreditEntry.job_id.in_(job_ids),
+            CreditEntry.kind.in_((EntryKind.DEBIT, EntryKind.REFUND)),
+        )
+    )
+    debited: set[str] = set()
+    refunded: set[str] = set()
+    for job_id, kind in rows:
+        (debited if kind == EntryKind.DEBIT else refunded).add(job_id)
+    return debited - refunded
+
+
 def is_charged(session: Session, job_id: str) -> bool:
     """True when the job holds a debit that was not refunded."""
-    return (
-        _job_entry(session, job_id, EntryKind.DEBIT) is not None
-        and _job_entry(session, job_id, EntryKind.REFUND) is None
-    )
+    return job_id in charged_jobs(session, (job_id,))

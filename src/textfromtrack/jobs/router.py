@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/v1/transcriptions", tags=["v1"])
 
 def _detail(session: SessionDep, settings: SettingsDep, job: Job) -> JobOut:
     fields = JobSummary.fields_of(
-        job, service.credits_charged(session, job), settings.export_retention_days
+        job, service.credits_charged(session, [job])[job.id], settings.export_retention_days
     )
     return JobOut(**fields, attempts_log=job.attempts_log or [])
 
@@ -80,16 +80,13 @@ def list_jobs(
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> JobList:
     total, jobs = service.list_for_user(session, caller.user.id, page, per_page, status_filter)
+    charged = service.credits_charged(session, jobs)
     return JobList(
         page=page,
         per_page=per_page,
         total=total,
         transcriptions=[
-            JobSummary(
-                **JobSummary.fields_of(
-                    j, service.credits_charged(session, j), settings.export_retention_days
-                )
-            )
+            JobSummary(**JobSummary.fields_of(j, charged[j.id], settings.export_retention_days))
             for j in jobs
         ],
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -252,8 +253,10 @@ def get_for_user(session: Session, user_id: str, job_id: str) -> Job:
     return job
 
 
-def credits_charged(session: Session, job: Job) -> int:
-    return job.credits_quoted if credits.is_charged(session, job.id) else 0
+def credits_charged(session: Session, jobs: Sequence[Job]) -> dict[str, int]:
+    """What each job costs its owner now, by id: its quote while charged, else 0."""
+    charged = credits.charged_jobs(session, [j.id for j in jobs])
+    return {j.id: j.credits_quoted if j.id in charged else 0 for j in jobs}
 
 
 def list_for_user(

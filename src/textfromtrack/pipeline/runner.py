@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +61,21 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Outcome:
-    winner: Attempt
+    winner: Attempt  # one of ``attempts``
     attempts: list[Attempt]
-    segments: list[Segment]
-    degraded: bool
-    attempts_log: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[Segment]  # the winner's, post-processed
+
+    @property
+    def degraded(self) -> bool:
+        return self.winner.report.poor
 
     @property
     def vocal_separation_used(self) -> bool:
-        return self.winner.separator is not None or any(a.separator for a in self.attempts)
+        return any(a.separator is not None for a in self.attempts)
+
+    @property
+    def attempts_log(self) -> list[dict[str, Any]]:
+        return [a.log_entry("accepted" if a is self.winner else "rejected") for a in self.attempts]
 
 
 @dataclass(frozen=True)
@@ -175,19 +181,21 @@ def run(
     checkpoint: Checkpoint = _no_checkpoint,
 ) -> Outcome:
     checkpoint()
+
+    def vintage(number: int, span: ProgressCallback | None) -> Attempt:
+        return vintage_attempt(
+            number,
+            audio_path,
+            engines.separator(),
+            engines.vintage(),
+            plan.vintage_options,
+            span,
+            checkpoint,
+        )
+
     attempts: list[Attempt] = []
     if plan.vintage:
-        attempts.append(
-            vintage_attempt(
-                1,
-                audio_path,
-                engines.separator(),
-                engines.vintage(),
-                plan.vintage_options,
-                progress,
-                checkpoint,
-            )
-        )
+        attempts.append(vintage(1, progress))
     else:
         audio = decode_audio(audio_path, SAMPLE_RATE, 1)
         voiced = quality.voice_seconds(audio)
@@ -201,25 +209,14 @@ def run(
         attempts.append(first)
         if plan.retry_when_poor and first.report.poor:
             checkpoint()
-            attempts.append(
-                vintage_attempt(
-                    2,
-                    audio_path,
-                    engines.separator(),
-                    engines.vintage(),
-                    plan.vintage_options,
-                    _span(progress, share, 1.0),
-                    checkpoint,
-                )
-            )
+            attempts.append(vintage(2, _span(progress, share, 1.0)))
     checkpoint()
     winner = attempts[0]
     for attempt in attempts[1:]:
         if quality.better(attempt.report, winner.report):
             winner = attempt
-    log = [a.log_entry("accepted" if a is winner else "rejected") for a in attempts]
     segments = postprocess(winner.segments, winner.transcript.language, plan)
-    return Outcome(winner, attempts, segments, winner.report.poor, log)
+    return Outcome(winner, attempts, segments)
 
 
 def postprocess(segments: list[Segment], language: str, plan: JobPlan) -> list[Segment]:

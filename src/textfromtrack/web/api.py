@@ -8,6 +8,7 @@ credits, quality check and vintage retry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
@@ -42,20 +43,25 @@ router = APIRouter(prefix="/api/web", tags=["web app"])
 PER_PAGE = 20
 
 
+def web_jobs(session: Session, settings: Settings, jobs: Sequence[Job]) -> list[WebJob]:
+    charged = service.credits_charged(session, jobs)
+    return [
+        WebJob(
+            **JobSummary.fields_of(job, charged[job.id], settings.export_retention_days),
+            attempts_log=job.attempts_log or [],
+            keep_audio=job.keep_audio,
+            # Only a done job that asked to keep its audio can have any: spare the disk look-up.
+            audio_available=job.keep_audio
+            and job.status == JobStatus.DONE
+            and kept_audio.playback_path(settings.data_dir, job.id) is not None,
+            language_requested=job.language_requested,
+        )
+        for job in jobs
+    ]
+
+
 def web_job(session: Session, settings: Settings, job: Job) -> WebJob:
-    fields = JobSummary.fields_of(
-        job, service.credits_charged(session, job), settings.export_retention_days
-    )
-    return WebJob(
-        **fields,
-        attempts_log=job.attempts_log or [],
-        keep_audio=job.keep_audio,
-        # Only a done job that asked to keep its audio can have any: spare the disk look-up.
-        audio_available=job.keep_audio
-        and job.status == JobStatus.DONE
-        and kept_audio.playback_path(settings.data_dir, job.id) is not None,
-        language_requested=job.language_requested,
-    )
+    return web_jobs(session, settings, [job])[0]
 
 
 @router.get("/account", response_model=WebAccount)
@@ -83,7 +89,7 @@ def list_jobs(
         total=total,
         # Tells the page whether to keep polling, whatever the filter shows.
         active=service.active_count(session, caller.user.id),
-        jobs=[web_job(session, settings, j) for j in jobs],
+        jobs=web_jobs(session, settings, jobs),
     )
 
 
