@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Only our own files may run or style the app: no inline scripts, no inline handlers, no
@@ -27,10 +28,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
 NO_CSP_PATHS = ("/docs", "/openapi.json")
 
 COMMON_HEADERS = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-    (b"cross-origin-opener-policy", b"same-origin"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
 )
 
 
@@ -47,14 +48,12 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
+                # setdefault: a response that chose its own value keeps it.
+                headers = MutableHeaders(scope=message)
                 for name, value in COMMON_HEADERS:
-                    if name not in present:
-                        headers.append((name, value))
-                if with_csp and b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
-                message["headers"] = headers
+                    headers.setdefault(name, value)
+                if with_csp:
+                    headers.setdefault("content-security-policy", CONTENT_SECURITY_POLICY)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

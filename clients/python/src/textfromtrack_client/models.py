@@ -71,6 +71,13 @@ def _bool(data: Mapping[str, Any], key: str, default: bool = False) -> bool:
     return value
 
 
+def _list(data: Mapping[str, Any], key: str, *, required: bool = True) -> list[Any]:
+    value = data[key] if required else (data.get(key) or [])
+    if not isinstance(value, list):
+        raise TypeError(f"{key} should be a list, got {value!r}")
+    return value
+
+
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:
     value = data.get(key)
     if value is None:
@@ -178,9 +185,7 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
-        log = data.get("attempts_log") or []
-        if not isinstance(log, list):
-            raise TypeError(f"attempts_log should be a list, got {log!r}")
+        log = _list(data, "attempts_log", required=False)
         return cls(
             job_id=_str(data, "job_id"),
             status=_str(data, "status"),
@@ -246,9 +251,7 @@ class Segments:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Segments:
-        rows = data["segments"]
-        if not isinstance(rows, list):
-            raise TypeError(f"segments should be a list, got {rows!r}")
+        rows = _list(data, "segments")
         return cls(
             job_id=_str(data, "job_id"),
             language=_opt_str(data, "language"),
@@ -273,9 +276,7 @@ class JobPage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobPage:
-        rows = data["transcriptions"]
-        if not isinstance(rows, list):
-            raise TypeError(f"transcriptions should be a list, got {rows!r}")
+        rows = _list(data, "transcriptions")
         return cls(
             page=_int(data, "page"),
             per_page=_int(data, "per_page"),
