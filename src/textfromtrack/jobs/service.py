@@ -48,9 +48,6 @@ RETRY_AFTER_SECONDS = 15
 MAX_PER_PAGE = 200
 
 
-CHINESE_SCRIPTS = chinese.SCRIPTS
-
-
 @dataclass(frozen=True)
 class SubmitOptions:
     pinyin: bool = False
@@ -79,10 +76,11 @@ def normalise_options(
             details={"fields": {"language": "unknown ISO 639-1 code"}},
         )
     script = (chinese_script or "simplified").strip().lower()
-    if script not in CHINESE_SCRIPTS:
+    if script not in chinese.SCRIPTS:
+        choices = ", ".join(chinese.SCRIPTS)
         raise ValidationFailed(
-            f"chinese_script must be one of {', '.join(CHINESE_SCRIPTS)}.",
-            details={"fields": {"chinese_script": f"one of {', '.join(CHINESE_SCRIPTS)}"}},
+            f"chinese_script must be one of {choices}.",
+            details={"fields": {"chinese_script": f"one of {choices}"}},
         )
     return SubmitOptions(
         pinyin=pinyin,
