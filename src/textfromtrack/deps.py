@@ -145,6 +145,18 @@ def _web_token(
     return cookie
 
 
+def web_caller_for(
+    session: Session, settings: Settings, token: str | None, via_cookie: bool
+) -> WebCaller | None:
+    """The live web session behind ``token``, or None (no token, not a JWT, ended)."""
+    if not token or not accounts.looks_like_jwt(token):
+        return None
+    resolved = accounts.resolve_session(session, settings, token)
+    if resolved is None:
+        return None
+    return WebCaller(user=resolved[0], session=resolved[1], token=token, via_cookie=via_cookie)
+
+
 def optional_web_caller(
     request: Request,
     session: SessionDep,
@@ -152,14 +164,10 @@ def optional_web_caller(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(web_bearer_scheme)],
     cookie: Annotated[str | None, Depends(web_cookie_scheme)],
 ) -> WebCaller | None:
-    token = _web_token(bearer, cookie, request)
-    if not token or not accounts.looks_like_jwt(token):
-        return None
-    resolved = accounts.resolve_session(session, settings, token)
-    if resolved is None:
-        return None
     via_cookie = not request.headers.get("authorization")
-    caller = WebCaller(user=resolved[0], session=resolved[1], token=token, via_cookie=via_cookie)
+    caller = web_caller_for(session, settings, _web_token(bearer, cookie, request), via_cookie)
+    if caller is None:
+        return None
     if via_cookie and request.method not in csrf.SAFE_METHODS:
         # A Bearer header is never attached by a browser on its own, so those callers
         # (scripts, the API's clients) skip both checks.

@@ -88,7 +88,7 @@ def create_app(
     app.state.db = db
     app.state.dispatcher = dispatcher
     install_error_handlers(app)
-    web_errors.install(app, web_pages.templates)
+    web_errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit)
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from textfromtrack import __version__
-from textfromtrack.accounts import service as accounts
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
-from textfromtrack.deps import SESSION_COOKIE
+from textfromtrack.deps import SESSION_COOKIE, WebCaller, web_caller_for
 from textfromtrack.errors import ApiError, request_id
-from textfromtrack.web import csrf
+from textfromtrack.web.router import render
 
 log = logging.getLogger(__name__)
 
@@ -46,52 +43,42 @@ def wants_page(request: Request) -> bool:
     )
 
 
-def _signed_in(request: Request) -> dict[str, Any]:
-    """The menu context for the visitor's web session, so an error page keeps the
-    signed-in menu (Account, Log out) rather than offering "Log in" to someone who is.
+def _signed_in(request: Request, settings: Settings) -> WebCaller | None:
+    """The visitor's web session, so an error page keeps the signed-in menu (Account,
+    Log out) rather than offering "Log in" to someone who is.
 
-    Exception handlers run outside the dependency system, so the session cookie is read
-    here directly. An error page must never fail in turn: when the lookup itself fails
-    (the database is what broke, say) the page is shown signed out.
+    Exception handlers run outside the dependency system, so the cookie is resolved
+    here. An error page must never fail in turn: when the lookup itself fails (the
+    database is what broke, say) the page is shown signed out.
     """
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token or not accounts.looks_like_jwt(token):
-        return {"user": None, "csrf_token": None}
     try:
-        settings: Settings = request.app.state.settings
         db: Database = request.app.state.db
         with db.sessionmaker() as session:
-            resolved = accounts.resolve_session(session, settings, token)
-            if resolved is None:
-                return {"user": None, "csrf_token": None}
-            user, web_session = resolved
-            # Loaded attributes stay readable after the session closes.
-            return {
-                "user": user,
-                "csrf_token": csrf.token_for(settings.effective_secret_key, web_session.id),
-            }
+            # The user's loaded attributes stay readable once the session closes.
+            return web_caller_for(
+                session, settings, request.cookies.get(SESSION_COOKIE), via_cookie=True
+            )
     except Exception:
         log.warning("could not read the web session for an error page", exc_info=True)
-        return {"user": None, "csrf_token": None}
+        return None
 
 
-def _page(
-    templates: Jinja2Templates, request: Request, status: int, heading: str, message: str
-) -> Response:
-    return templates.TemplateResponse(
+def _page(request: Request, status: int, heading: str, message: str) -> Response:
+    """The error page; blocking (the session look-up), so handlers run it in the threadpool."""
+    settings: Settings = request.app.state.settings
+    caller = _signed_in(request, settings)
+    return render(
         request,
         "error.html",
-        {
-            **_signed_in(request),
-            "version": __version__,
-            "heading": heading,
-            "message": message,
-        },
+        caller,
+        settings,
         status_code=status,
+        heading=heading,
+        message=message,
     )
 
 
-def install(app: FastAPI, templates: Jinja2Templates) -> None:
+def install(app: FastAPI) -> None:
     """Wrap the envelope handlers already installed on ``app``."""
     http_handler: Handler = app.exception_handlers[StarletteHTTPException]  # type: ignore[assignment]
     api_handler: Handler = app.exception_handlers[ApiError]  # type: ignore[assignment]
@@ -104,20 +91,22 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
         heading, message = HEADINGS.get(
             exc.status_code, ("Something went wrong", "The request could not be completed.")
         )
-        return _page(templates, request, exc.status_code, heading, message)
+        return await run_in_threadpool(_page, request, exc.status_code, heading, message)
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         if not wants_page(request):
             return await api_handler(request, exc)
-        return _page(templates, request, exc.status_code, "Something went wrong", exc.message)
+        return await run_in_threadpool(
+            _page, request, exc.status_code, "Something went wrong", exc.message
+        )
 
     async def crash(request: Request, exc: Exception) -> Response:
         logged = await crash_handler(request, exc)  # logs it under the request id
         if not wants_page(request):
             return logged
-        return _page(
-            templates,
+        return await run_in_threadpool(
+            _page,
             request,
             500,
             "Something went wrong on our side",

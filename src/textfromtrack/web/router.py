@@ -82,7 +82,7 @@ def public_origin(request: Request, settings: Settings) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _render(
+def render(
     request: Request,
     name: str,
     caller: WebCaller | None,
@@ -110,7 +110,7 @@ def _login_redirect(request: Request) -> RedirectResponse:
 
 @router.get("/", response_class=HTMLResponse)
 def landing(request: Request, caller: OptionalWebCaller, settings: SettingsDep) -> Response:
-    return _render(request, "index.html", caller, settings, signup_credits=settings.signup_credits)
+    return render(request, "index.html", caller, settings, signup_credits=settings.signup_credits)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -132,7 +132,7 @@ def signup_page(
 
 
 def _auth_page(request: Request, settings: Settings, mode: str, next: str | None) -> Response:
-    return _render(
+    return render(
         request,
         "auth.html",
         None,
@@ -148,7 +148,7 @@ def _auth_page(request: Request, settings: Settings, mode: str, next: str | None
 def app_page(request: Request, caller: OptionalWebCaller, settings: SettingsDep) -> Response:
     if caller is None:
         return _login_redirect(request)
-    return _render(
+    return render(
         request,
         "app.html",
         caller,
@@ -174,7 +174,7 @@ def job_page(
     try:
         job = service.get_for_user(session, caller.user.id, job_id)
     except NotFound:
-        return _render(
+        return render(
             request,
             "error.html",
             caller,
@@ -183,7 +183,7 @@ def job_page(
             heading="Transcription not found",
             message="It does not exist, or it belongs to another account.",
         )
-    return _render(
+    return render(
         request,
         "job.html",
         caller,
@@ -200,7 +200,7 @@ def account_page(
 ) -> Response:
     if caller is None:
         return _login_redirect(request)
-    return _render(
+    return render(
         request,
         "account.html",
         caller,
@@ -214,7 +214,7 @@ def account_page(
 @router.get("/developers", response_class=HTMLResponse)
 def developers_page(request: Request, caller: OptionalWebCaller, settings: SettingsDep) -> Response:
     origin = public_origin(request, settings)
-    return _render(
+    return render(
         request,
         "developers.html",
         caller,
