@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from fastapi import APIRouter
@@ -89,3 +90,17 @@ def test_openapi_documents_the_bearer_schemes(client: TestClient) -> None:
     assert {"PersonalAccessToken": []} in spec["paths"]["/api/v1/me"]["get"]["security"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_swagger_ui_is_served_from_this_instance(client: TestClient) -> None:
+    """No CDN: a self-hosted instance on an offline machine still shows its API docs."""
+    page = client.get("/docs").text
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page)
+    assert sorted(assets) == ["/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"]
+    assert "cdn" not in page.lower() and "'/openapi.json'" in page
+    for url in assets:
+        r = client.get(url)
+        assert r.status_code == 200 and len(r.content) > 100_000, url
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert "javascript" in bundle.headers["content-type"]
+    assert_envelope(client.get("/docs/assets/nothing.js"), 404, "not_found")

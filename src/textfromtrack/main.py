@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from textfromtrack import __version__, health
+from textfromtrack import __version__, docs, health
 from textfromtrack.accounts import router as accounts_router
 from textfromtrack.bodylimit import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from textfromtrack.config import Settings
@@ -80,7 +80,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by textfromtrack.docs, without a CDN
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -98,5 +98,6 @@ def create_app(
     app.include_router(jobs_router.router)
     app.include_router(web_api.router)
     app.include_router(web_pages.router)
+    docs.install(app)
     app.mount("/static", StaticFiles(directory=web_pages.HERE / "static"), name="static")
     return app

@@ -221,6 +221,14 @@ def test_developer_page_shows_this_instance(page: Page, server: LiveServer) -> N
     shot(page, "07-developers")
 
 
+def test_swagger_ui_renders_without_a_network(page: Page) -> None:
+    # CI's machine reaches no CDN: this renders only from the instance's own files.
+    page.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("TextFromTrack API")
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/me").first).to_be_visible()
+    shot(page, "08-swagger-ui")
+
+
 def _db(server: LiveServer) -> sqlite3.Connection:
     return sqlite3.connect(server.data_dir / "tft.db")
 

@@ -23,7 +23,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-# Swagger UI loads its bundle from a CDN with an inline bootstrap script; it gets the
+# Swagger UI (served from our own files) boots with an inline script; it gets the
 # other headers but not the app's policy.
 NO_CSP_PATHS = ("/docs", "/openapi.json")
 
