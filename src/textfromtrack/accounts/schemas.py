@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
+
+from textfromtrack.timestamps import Timestamp
+
+UserId = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
 
 
 class Credentials(BaseModel):
@@ -11,29 +15,29 @@ class Credentials(BaseModel):
 
 
 class AccountOut(BaseModel):
-    user_id: str
+    user_id: UserId
     email: str
     credit_balance: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class LoginOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - OAuth token type, not a secret
-    expires_at: datetime
+    expires_at: Timestamp
 
 
 class SessionOut(BaseModel):
-    user_id: str
+    user_id: UserId
     email: str
     credit_balance: int
-    expires_at: datetime
+    expires_at: Timestamp
 
 
 class MeOut(BaseModel):
     """Exactly the spec's GET /api/v1/me fields."""
 
-    user_id: str
+    user_id: UserId
     email: str
     credit_balance: int
     top_up_url: str

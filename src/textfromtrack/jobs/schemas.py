@@ -1,16 +1,20 @@
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from textfromtrack.jobs.models import Job
+from textfromtrack.jobs.models import Job, JobStatus
+from textfromtrack.pipeline.chinese import ChineseScript
+from textfromtrack.timestamps import Timestamp
+
+# Ids are uuid4 strings; the format tells clients (and schema-driven tests) their shape.
+JobId = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
 
 
 class SubmitOut(BaseModel):
-    job_id: str
-    status: str
+    job_id: JobId
+    status: JobStatus
     credits_quoted: int
     duration_seconds: float
     vintage_mode: bool
@@ -19,8 +23,11 @@ class SubmitOut(BaseModel):
 class JobSummary(BaseModel):
     """The slim shape used in listings (no attempts_log)."""
 
-    job_id: str
-    status: str
+    job_id: JobId
+    status: JobStatus = Field(
+        description="pending → processing → done | error; cancelled after DELETE. "
+        "done, error and cancelled are final."
+    )
     filename: str
     language: str | None
     duration_seconds: float
@@ -31,14 +38,14 @@ class JobSummary(BaseModel):
     vocal_separation_used: bool
     attempts: int
     runtime_seconds: float | None
-    created_at: datetime
-    completed_at: datetime | None
+    created_at: Timestamp
+    completed_at: Timestamp | None
     vintage_mode: bool
     pinyin: bool
-    chinese_script: str
+    chinese_script: ChineseScript
     progress: float = Field(description="0..1; meaningful while processing, 1 when done.")
     error: str | None = None
-    exports_expire_at: datetime | None = None
+    exports_expire_at: Timestamp | None = None
 
     @classmethod
     def fields_of(cls, job: Job, credits_charged: int, retention_days: float) -> dict[str, Any]:
@@ -92,7 +99,7 @@ class SegmentOut(BaseModel):
 
 
 class SegmentsOut(BaseModel):
-    job_id: str
+    job_id: JobId
     language: str | None
     duration_seconds: float
     segments: list[SegmentOut]

@@ -39,6 +39,7 @@ from textfromtrack.media.probe import probe
 from textfromtrack.pipeline import chinese
 from textfromtrack.pipeline.languages import WHISPER_LANGUAGES
 from textfromtrack.queue.base import Dispatcher
+from textfromtrack.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ def require_results(job: Job) -> None:
     if job.purged_at is not None:
         raise Gone(
             "This transcript was deleted by the retention policy.",
-            details={"purged_at": job.purged_at.isoformat()},
+            details={"purged_at": rfc3339(job.purged_at)},
         )
 
 

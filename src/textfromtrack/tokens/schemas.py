@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from textfromtrack.db import utcnow
+from textfromtrack.timestamps import Timestamp
 from textfromtrack.tokens.models import ApiToken
 from textfromtrack.tokens.service import ALL_SCOPES, is_active
+
+TokenId = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
 
 
 class TokenCreate(BaseModel):
@@ -16,25 +19,25 @@ class TokenCreate(BaseModel):
 
 
 class TokenCreated(BaseModel):
-    id: str
+    id: TokenId
     name: str
     token: str = Field(description="The plaintext token. Shown only in this response.")
     scopes: list[str]
     last_four: str
-    created_at: datetime
-    expires_at: datetime | None
+    created_at: Timestamp
+    expires_at: Timestamp | None
 
 
 class TokenOut(BaseModel):
-    id: str
+    id: TokenId
     name: str
     scopes: list[str]
     last_four: str
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    expires_at: Timestamp | None
     revoked: bool
-    revoked_at: datetime | None
+    revoked_at: Timestamp | None
     expired: bool
 
     @classmethod

@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from textfromtrack.jobs.schemas import JobOut
+from textfromtrack.jobs.schemas import JobId, JobOut
 
 
 class WebJob(JobOut):
@@ -38,7 +38,7 @@ class WebSegment(BaseModel):
 
 
 class WebSegments(BaseModel):
-    job_id: str
+    job_id: JobId
     language: str | None
     duration_seconds: float
     segments: list[WebSegment]
