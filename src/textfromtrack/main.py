@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from textfromtrack import __version__, docs, health
+from textfromtrack import __version__, docs, health, openapi
 from textfromtrack.accounts import router as accounts_router
 from textfromtrack.bodylimit import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from textfromtrack.config import Settings
@@ -99,5 +99,6 @@ def create_app(
     app.include_router(web_api.router)
     app.include_router(web_pages.router)
     docs.install(app)
+    openapi.install(app)
     app.mount("/static", StaticFiles(directory=web_pages.HERE / "static"), name="static")
     return app
