@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi import APIRouter
@@ -219,8 +219,10 @@ def test_last_used_at_is_updated_at_most_once_a_minute(
     assert first is not None
     client.get("/api/v1/me", headers=bearer(created["token"]))
     assert client.get("/api/auth/tokens", headers=account.web).json()[0]["last_used_at"] == first
+    backdated = utcnow() - timedelta(seconds=61)
     with database.session() as s:
-        s.execute(update(ApiToken).values(last_used_at=utcnow() - timedelta(seconds=61)))
+        s.execute(update(ApiToken).values(last_used_at=backdated))
     client.get("/api/v1/me", headers=bearer(created["token"]))
     later = client.get("/api/auth/tokens", headers=account.web).json()[0]["last_used_at"]
-    assert later > first
+    # Timestamps are shown to the second: the new one is a minute past the backdated one.
+    assert datetime.fromisoformat(later) >= backdated + timedelta(seconds=60)

@@ -40,7 +40,7 @@ def _settings() -> Settings:
 def _unit_of_work() -> Iterator[tuple[Settings, Session]]:
     """A migrated database and one transaction; domain errors become clean exits."""
     settings = _settings()
-    db = Database(settings.effective_database_url)
+    db = Database.from_settings(settings)
     try:
         migrate(db)
         with db.session() as session:
@@ -71,7 +71,7 @@ def serve(
 
     settings = _settings()
     _setup_logging(settings)
-    db = Database(settings.effective_database_url)
+    db = Database.from_settings(settings)
     migrate(db)
     # /readyz inspects the migration state on every probe; keep that out of the log.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
@@ -96,7 +96,7 @@ def serve(
 def migrate_cmd() -> None:
     """Bring the database schema to the newest version."""
     settings = _settings()
-    db = Database(settings.effective_database_url)
+    db = Database.from_settings(settings)
     try:
         migrate(db)
     finally:
@@ -110,7 +110,7 @@ def sweep() -> None:
     from textfromtrack.jobs.maintenance import sweep_expired
 
     settings = _settings()
-    db = Database(settings.effective_database_url)
+    db = Database.from_settings(settings)
     try:
         migrate(db)
         purged = sweep_expired(db, settings)

@@ -61,6 +61,25 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Proxy addresses or CIDR ranges (comma-separated) whose X-Forwarded-For is believed."""
 
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    """Database connections kept open per process (requests hold one only briefly)."""
+
+    db_max_overflow: int = Field(default=20, ge=0, le=1000)
+    """Extra connections a burst may open beyond ``db_pool_size``."""
+
+    db_pool_timeout_seconds: float = Field(default=30, gt=0)
+    """How long a request waits for a free connection before failing."""
+
+    sqlite_busy_timeout_seconds: float = Field(default=30, gt=0)
+    """How long a SQLite writer waits for the write lock before giving up."""
+
+    max_concurrent_uploads: int = Field(default=32, ge=1, le=10000)
+    """Uploads one ``tft serve`` receives at once; beyond it, 429 before the body is read.
+    Each account may have at most ``max_active_jobs_per_user`` of them in flight."""
+
+    upload_timeout_seconds: float = Field(default=300, gt=0)
+    """Deadline for receiving a whole upload; a slower client gets 408 and loses its slot."""
+
     log_level: str = "INFO"
     """Python logging level for the service."""
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -22,6 +23,9 @@ from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from textfromtrack.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 WRITE_LOCK_OPTION = "tft_write_lock"
@@ -71,28 +75,68 @@ class IdMixin:
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connection pool sizing. Requests hold a connection only for short transactions,
+    never across client I/O (an upload, a wait), so a small pool serves many clients."""
+
+    size: int = 10
+    max_overflow: int = 20
+    timeout_seconds: float = 30.0
+    sqlite_busy_timeout_seconds: float = 30.0
+
+
+def normalise_url(url: str) -> str:
+    """Use the installed psycopg 3 for plain ``postgresql://`` and ``postgres://`` URLs.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2, which is not installed; people
+    write the plain form (and Heroku-style ``postgres://``), so accept both.
+    """
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
+    pool = pool or PoolSettings()
+    url = normalise_url(url)
     parsed = make_url(url)
+    sizing: dict[str, Any] = {
+        "pool_size": pool.size,
+        "max_overflow": pool.max_overflow,
+        "pool_timeout": pool.timeout_seconds,
+    }
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        in_memory = not parsed.database or parsed.database == ":memory:"
+        if not in_memory:
+            Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={
+                "check_same_thread": False,
+                "timeout": pool.sqlite_busy_timeout_seconds,
+            },
+            # In-memory databases use a single-connection pool that takes no sizing.
+            **({} if in_memory else sizing),
+        )
+        busy_ms = int(pool.sqlite_busy_timeout_seconds * 1000)
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, busy_ms))
         # pysqlite's own BEGIN handling is bypassed so SQLAlchemy's transactions are real;
         # sessions that must serialise (admission) ask for BEGIN IMMEDIATE via an option.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **sizing)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_ms: int = 30000) -> None:
     # Let SQLAlchemy, not the driver, emit BEGIN so the transaction is real.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cur.close()
 
 
@@ -104,14 +148,26 @@ def _sqlite_begin(conn: Any) -> None:
 class Database:
     """One engine and session factory per app (tests build several)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = make_engine(url)
+    def __init__(self, url: str, pool: PoolSettings | None = None) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url, pool)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         # On SQLite this takes the write lock at BEGIN, so check-then-insert sequences
         # (admission, credit debits) cannot interleave; other backends lock rows instead.
         self.locking_sessionmaker = sessionmaker(
             self.engine.execution_options(**{WRITE_LOCK_OPTION: True}), expire_on_commit=False
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(
+            settings.effective_database_url,
+            PoolSettings(
+                size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                timeout_seconds=settings.db_pool_timeout_seconds,
+                sqlite_busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
+            ),
         )
 
     @property

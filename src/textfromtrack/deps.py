@@ -16,6 +16,7 @@ from textfromtrack.accounts.models import User, WebSession
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.errors import ApiError, Forbidden, Unauthorized
+from textfromtrack.intake import UploadSlots
 from textfromtrack.queue.base import Dispatcher
 from textfromtrack.tokens import service as tokens
 from textfromtrack.tokens.models import ApiToken
@@ -58,7 +59,13 @@ def get_dispatcher(request: Request) -> Dispatcher:
     return dispatcher
 
 
+def get_upload_slots(request: Request) -> UploadSlots:
+    slots: UploadSlots = request.app.state.upload_slots
+    return slots
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+UploadSlotsDep = Annotated[UploadSlots, Depends(get_upload_slots)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
@@ -159,13 +166,17 @@ def web_caller_for(
 
 def optional_web_caller(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(web_bearer_scheme)],
     cookie: Annotated[str | None, Depends(web_cookie_scheme)],
 ) -> WebCaller | None:
     via_cookie = not request.headers.get("authorization")
-    caller = web_caller_for(session, settings, _web_token(bearer, cookie, request), via_cookie)
+    token = _web_token(bearer, cookie, request)
+    # Resolved in a transaction of its own, so the handler (an upload, say) does not hold a
+    # connection from here on; the rows are read-only facts of the caller from now on.
+    with db.session() as session:
+        caller = web_caller_for(session, settings, token, via_cookie)
     if caller is None:
         return None
     if via_cookie and request.method not in csrf.SAFE_METHODS:
@@ -227,12 +238,16 @@ class ApiCaller:
 
 
 def api_caller(
-    session: SessionDep,
+    db: DatabaseDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(pat_scheme)],
 ) -> ApiCaller:
     if bearer is None:
         raise Unauthorized("Send a personal access token: Authorization: Bearer tft_pat_…")
-    found = tokens.authenticate(session, bearer.credentials)
+    # A short transaction of its own (the token look-up and, at most once a minute, its
+    # last_used_at), committed before the handler runs: an upload that streams for a
+    # minute must not hold a pooled connection, nor a SQLite write lock, all that time.
+    with db.session() as session:
+        found = tokens.authenticate(session, bearer.credentials)
     if found is None:
         raise Unauthorized("The access token is invalid, expired or revoked.")
     record, user = found

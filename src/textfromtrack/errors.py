@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,14 @@ class InvalidState(ApiError):
     default_message = "This operation is not valid in the current state."
 
 
+class UploadTimeout(ApiError):
+    """The client did not finish sending its upload before the read deadline."""
+
+    status_code = 408
+    code = "validation_error"
+    default_message = "The upload took too long to arrive; send it again."
+
+
 class Gone(ApiError):
     status_code = 410
     code = "gone"
@@ -116,6 +125,7 @@ _STATUS_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "validation_error",
+    408: "validation_error",
     409: "validation_error",
     410: "gone",
     413: "validation_error",
@@ -149,17 +159,84 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's).
+
+    HEAD is served wherever GET is (see ``HeadAsGetMiddleware``).
+    """
+    found: set[str] = set()
+    scope = dict(request.scope)
+    for route in getattr(request.app, "routes", []):
+        methods = getattr(route, "methods", None)
+        if not methods:
+            continue
+        match, _ = route.matches(scope)
+        if match != Match.NONE:
+            found.update(m.upper() for m in methods)
+    if "GET" in found:
+        found.add("HEAD")
+    return sorted(found)
+
+
+def method_not_allowed_headers(request: Request, headers: dict[str, str]) -> dict[str, str]:
+    allowed = allowed_methods(request)
+    return {**headers, "Allow": ", ".join(allowed)} if allowed else headers
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     code = _STATUS_CODES.get(status, "internal_error" if status >= 500 else "validation_error")
+    headers = dict(exc.headers or {})
+    details: dict[str, Any] = {}
     if status == 404:
         message = "Not found."
     elif status == 405:
-        message = f"Method {request.method} is not allowed here."
+        headers = method_not_allowed_headers(request, headers)
+        message = f"Method {original_method(request)} is not allowed here."
+        details = {"allowed_methods": headers.get("Allow", "").split(", ")}
     else:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
-    return error_response(status, code, message, None, dict(exc.headers or {}))
+    return error_response(status, code, message, details, headers)
+
+
+def original_method(request: Request) -> str:
+    """The method the client sent (HEAD is served as GET internally)."""
+    state = request.scope.get("state", {})
+    method = state.get(HEAD_AS_GET) if isinstance(state, dict) else None
+    return str(method or request.method)
+
+
+HEAD_AS_GET = "tft_head_as_get"
+
+
+class HeadAsGetMiddleware:
+    """Answer HEAD wherever GET is answered: run the GET, send its headers, drop its body.
+
+    FastAPI's routes list only the methods they declare, so without this every HEAD
+    (a download manager checking an export's size, say) would be a 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        scope = dict(scope, method="GET")
+        scope.setdefault("state", {})[HEAD_AS_GET] = "HEAD"
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            elif message["type"] == "http.response.pathsend":
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app(scope, receive, headers_only)
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -222,3 +299,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)

@@ -15,6 +15,7 @@ from textfromtrack.bodylimit import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.errors import install_error_handlers
+from textfromtrack.intake import UploadSlots
 from textfromtrack.jobs import router as jobs_router
 from textfromtrack.media.storage import MAX_UPLOAD_BYTES
 from textfromtrack.queue.base import Dispatcher
@@ -55,7 +56,7 @@ def create_app(
     settings = settings or Settings()
     # Resolve the secret now, not lazily inside concurrent requests.
     _ = settings.effective_secret_key
-    db = database or Database(settings.effective_database_url)
+    db = database or Database.from_settings(settings)
     owns_db = database is None
 
     dispatcher = dispatcher or InlineDispatcher(db, settings)
@@ -87,6 +88,9 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.dispatcher = dispatcher
+    app.state.upload_slots = UploadSlots(
+        settings.max_concurrent_uploads, settings.max_active_jobs_per_user
+    )
     install_error_handlers(app)
     web_errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -19,6 +20,7 @@ from textfromtrack.media.storage import (
     new_upload_path,
     remove_quietly,
     remove_tree_quietly,
+    upload_writer_is_dead,
     uploads_dir,
 )
 
@@ -90,7 +92,9 @@ def test_new_upload_path_is_generated(tmp_path: Path, extension: str) -> None:
     for path in paths:
         assert path.parent == uploads_dir(tmp_path) and path.parent.is_dir()
         assert not path.exists()
-        assert re.fullmatch(r"[0-9a-f]{32}" + re.escape(extension.lower()), path.name)
+        owner = rf"[0-9a-f]{{8}}-{os.getpid()}-"
+        assert re.fullmatch(owner + r"[0-9a-f]{32}" + re.escape(extension.lower()), path.name)
+        assert not upload_writer_is_dead(path.name)  # written by this very process
 
 
 @pytest.mark.parametrize("extension", ["../x", ".mp3/..", "mp3", "./", ".a b", ".mp3\0"])

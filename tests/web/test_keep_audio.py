@@ -132,7 +132,8 @@ def test_the_retention_sweep_deletes_the_audio_with_the_exports(
     later = utcnow() + timedelta(days=settings.export_retention_days, hours=1)
     assert maintenance.sweep_expired(database, settings, later) == [job_id]
     assert exports_of(settings, job_id) == []
-    assert_envelope(browser.client.get(f"{JOBS}/{job_id}/audio"), 404, "not_found")
+    # Past its retention date the audio is gone like the transcript, and says so.
+    assert_envelope(browser.client.get(f"{JOBS}/{job_id}/audio"), 410, "gone")
     assert browser.client.get(f"{JOBS}/{job_id}").json()["audio_available"] is False
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,8 @@ BAD_CREDENTIALS = "Incorrect email or password."
 MAX_PASSWORD_LENGTH = 1024
 # An IP gets more tries than one email, since several people may share it.
 IP_FAILURE_FACTOR = 4
+# The first delay once an (account, address) pair reaches its limit; it doubles from there.
+LOCKOUT_BASE_SECONDS = 2
 
 
 def normalise_email(raw: str) -> str:
@@ -41,6 +44,18 @@ def normalise_email(raw: str) -> str:
             "Enter a valid email address.", details={"fields": {"email": str(exc)}}
         ) from exc
     return info.normalized.lower()
+
+
+def login_address(raw: str) -> str:
+    """The e-mail as sign-up stored it, so whatever sign-up accepted, login finds.
+
+    An address sign-up would refuse cannot belong to an account; it is kept (trimmed and
+    lower-cased) only so that the failure still counts against something.
+    """
+    try:
+        return normalise_email(raw)
+    except ValidationFailed:
+        return unicodedata.normalize("NFC", raw.strip()).lower()
 
 
 def check_password_policy(password: str, settings: Settings) -> None:
@@ -126,9 +141,30 @@ def _check_throttle(session: Session, keys: list[str], now: datetime) -> None:
 
 def _limits(settings: Settings) -> dict[str, int]:
     return {
-        "email": settings.login_max_failures,
+        "acct": settings.login_max_failures,
         "ip": settings.login_max_failures * IP_FAILURE_FACTOR,
     }
+
+
+def throttle_keys(address: str, client_ip: str) -> list[str]:
+    """Failed logins count per (account, client address) and per client address.
+
+    Never per account alone: then anyone who knows an e-mail address could keep its
+    owner locked out from everywhere by failing five times from anywhere.
+    """
+    return [f"acct:{address[:300]}|{client_ip[:64]}", f"ip:{client_ip[:64]}"]
+
+
+def lockout_delay(failures: int, limit: int, cap_seconds: int) -> int:
+    """Seconds a key stays locked after its ``failures``-th failure in the window.
+
+    Nothing below ``limit``; then a delay that doubles with each further failure, from
+    LOCKOUT_BASE_SECONDS up to ``cap_seconds``: a typo costs a moment, a guessing
+    script soon waits the full lockout for every try.
+    """
+    if failures < limit:
+        return 0
+    return int(min(cap_seconds, LOCKOUT_BASE_SECONDS * 2 ** min(failures - limit, 30)))
 
 
 def record_failure(session: Session, settings: Settings, keys: list[str], now: datetime) -> None:
@@ -142,8 +178,16 @@ def record_failure(session: Session, settings: Settings, keys: list[str], now: d
         if now - row.window_started_at > window:
             row.failures, row.window_started_at, row.locked_until = 0, now, None
         row.failures += 1
-        if row.failures >= _limits(settings)[key.split(":", 1)[0]]:
-            row.locked_until = now + window
+        kind = key.split(":", 1)[0]
+        if kind == "ip":
+            # The address-wide limit stays a plain lockout: it stops one source spraying
+            # many accounts, and it only ever locks out that source.
+            if row.failures >= _limits(settings)[kind]:
+                row.locked_until = now + window
+            continue
+        delay = lockout_delay(row.failures, _limits(settings)[kind], settings.login_lockout_seconds)
+        if delay:
+            row.locked_until = now + timedelta(seconds=delay)
 
 
 def _clear_failures(session: Session, email_key: str) -> None:
@@ -169,8 +213,8 @@ def login(
     session: Session, settings: Settings, email: str, password: str, client_ip: str
 ) -> IssuedSession:
     now = utcnow()
-    address = email.strip().lower()
-    keys = [f"email:{address[:300]}", f"ip:{client_ip}"]
+    address = login_address(email)
+    keys = throttle_keys(address, client_ip)
     _check_throttle(session, keys, now)
     user = get_by_email(session, address)
     if user is None:

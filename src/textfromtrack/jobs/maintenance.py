@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
-from textfromtrack.db import Database, updated, utcnow
+from textfromtrack.db import Database, after_commit, updated, utcnow
 from textfromtrack.exports import files
-from textfromtrack.jobs.models import ACTIVE_STATUSES, Job, JobSegment, JobStatus
+from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.media import storage
 
 log = logging.getLogger(__name__)
 
-# An upload with no active job this old is debris from a crash between saving and admitting.
-ORPHAN_UPLOAD_AGE = timedelta(hours=1)
+# An upload that no job owns is debris from a crash while it was received, probed or
+# admitted. One written by a process that is gone is removed at once; one whose writer
+# cannot be checked (another host sharing the folder) once it is this old, which is
+# longer than any upload may take to arrive and be probed (TFT_UPLOAD_TIMEOUT_SECONDS).
+ORPHAN_UPLOAD_AGE = timedelta(minutes=10)
 
 
 def _worker_is_dead_here(worker: str | None) -> bool:
@@ -81,7 +85,11 @@ def recover_stale_jobs(db: Database, settings: Settings, now: datetime | None = 
                 )
                 if changed:
                     credits.refund_for_job(s, job_id)
+                    upload = s.scalar(select(Job.upload_name).where(Job.id == job_id))
+                    s.execute(update(Job).where(Job.id == job_id).values(upload_name=None))
                     out.failed.append(job_id)
+                    # A failed job owns nothing any more: its upload and partial output go.
+                    after_commit(s, functools.partial(_remove_job_files, settings, job_id, upload))
             else:
                 changed = updated(
                     s,
@@ -96,6 +104,12 @@ def recover_stale_jobs(db: Database, settings: Settings, now: datetime | None = 
     for job_id in out.failed:
         log.error("job %s exhausted its attempts; failed and refunded", job_id)
     return out
+
+
+def _remove_job_files(settings: Settings, job_id: str, upload_name: str | None) -> None:
+    if upload_name:
+        storage.remove_quietly(storage.uploads_dir(settings.data_dir) / upload_name)
+    storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
 
 
 def pending_job_ids(db: Database, limit: int = 1000) -> list[str]:
@@ -127,25 +141,70 @@ def sweep_expired(db: Database, settings: Settings, now: datetime | None = None)
             s.execute(delete(JobSegment).where(JobSegment.job_id == job_id))
             s.execute(update(Job).where(Job.id == job_id).values(purged_at=now))
         storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
-    _remove_orphan_uploads(db, settings, now)
+    remove_orphans(db, settings, now)
     return due
 
 
-def _remove_orphan_uploads(db: Database, settings: Settings, now: datetime) -> None:
-    folder = storage.uploads_dir(settings.data_dir)
-    if not folder.is_dir():
-        return
-    with db.session() as s:
-        live = set(
-            s.scalars(
-                select(Job.upload_name).where(
-                    Job.status.in_(ACTIVE_STATUSES), Job.upload_name.is_not(None)
+@dataclass
+class Orphans:
+    uploads: list[str] = field(default_factory=list)
+    job_folders: list[str] = field(default_factory=list)
+
+
+def remove_orphans(db: Database, settings: Settings, now: datetime | None = None) -> Orphans:
+    """Delete files that no live job owns: uploads no job refers to, and job folders
+    (kept audio) of jobs that are not done, no longer exist or were purged.
+
+    Runs at start-up and with every sweep. Uploads still being received carry their
+    writer's pid in their name and are left alone while that process lives.
+    """
+    now = now or utcnow()
+    out = Orphans()
+    uploads = storage.uploads_dir(settings.data_dir)
+    if uploads.is_dir():
+        with db.session() as s:
+            owned = set(s.scalars(select(Job.upload_name).where(Job.upload_name.is_not(None))))
+        for path in uploads.iterdir():
+            if path.name in owned or not path.is_file():
+                continue
+            try:
+                modified = datetime.fromtimestamp(path.stat().st_mtime, tz=now.tzinfo)
+            except FileNotFoundError:
+                continue
+            if storage.upload_writer_is_dead(path.name) or now - modified > ORPHAN_UPLOAD_AGE:
+                # Checked again just before deleting: admission may have committed meanwhile.
+                with db.session() as s:
+                    if s.scalar(select(Job.id).where(Job.upload_name == path.name)) is not None:
+                        continue
+                storage.remove_quietly(path)
+                out.uploads.append(path.name)
+    folders = storage.exports_dir(settings.data_dir)
+    if folders.is_dir():
+        names = [p.name for p in folders.iterdir() if p.is_dir()]
+        with db.session() as s:
+            keep = (
+                set(
+                    s.scalars(
+                        select(Job.id).where(
+                            Job.id.in_(names),
+                            or_(
+                                Job.status == JobStatus.PROCESSING,
+                                (Job.status == JobStatus.DONE) & Job.purged_at.is_(None),
+                            ),
+                        )
+                    )
                 )
+                if names
+                else set()
             )
+        for name in names:
+            if name not in keep:
+                storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, name))
+                out.job_folders.append(name)
+    if out.uploads or out.job_folders:
+        log.info(
+            "removed %d orphaned upload(s) and %d orphaned job folder(s)",
+            len(out.uploads),
+            len(out.job_folders),
         )
-    for path in folder.iterdir():
-        if path.name in live or not path.is_file():
-            continue
-        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=now.tzinfo)
-        if now - modified > ORPHAN_UPLOAD_AGE:
-            storage.remove_quietly(path)
+    return out

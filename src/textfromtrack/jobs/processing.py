@@ -20,7 +20,6 @@ from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
 from textfromtrack.db import Database, updated, utcnow
 from textfromtrack.exports import files
-from textfromtrack.exports.formats import ExportMeta
 from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.media import storage
@@ -175,7 +174,6 @@ def process_job(db: Database, settings: Settings, job_id: str, worker: str) -> J
             storage.uploads_dir(settings.data_dir) / job.upload_name if job.upload_name else None
         )
         plan = job_plan(settings, job)
-        meta = ExportMeta(job.id, job.filename, None, job.duration_seconds)
         keep_audio = job.keep_audio
     reporter = _Reporter(db, job_id, worker)
     try:
@@ -191,7 +189,6 @@ def process_job(db: Database, settings: Settings, job_id: str, worker: str) -> J
                 job_id,
                 worker,
                 outcome,
-                meta,
                 time.perf_counter() - started,
                 upload if keep_audio else None,
             )
@@ -200,7 +197,7 @@ def process_job(db: Database, settings: Settings, job_id: str, worker: str) -> J
         return _current_status(db, job_id)
     except Exception as exc:
         log.exception("job %s failed", job_id)
-        return _fail(db, job_id, worker, _user_message(exc))
+        return _fail(db, settings, job_id, worker, _user_message(exc))
     finally:
         # A job put back to pending (or taken over) still needs its audio.
         if upload is not None and _current_status(db, job_id) in FINAL_STATUSES:
@@ -213,15 +210,15 @@ def _finish(
     job_id: str,
     worker: str,
     outcome: runner.Outcome,
-    meta: ExportMeta,
     runtime: float,
     keep: Path | None = None,
 ) -> JobStatus | None:
-    """Exports (and the kept audio) on disk first, then the row, the segments and done."""
+    """The kept audio on disk first (when asked for), then the row, the segments and done.
+
+    Exports are rendered from the segments on request, so nothing else is written.
+    """
     transcript = outcome.winner.transcript
     segments = outcome.segments
-    meta = ExportMeta(meta.job_id, meta.filename, transcript.language, meta.duration_seconds)
-    files.write_exports(settings.data_dir, segments, meta)
     try:
         if keep is not None:
             _keep_audio(settings, job_id, keep)
@@ -275,7 +272,9 @@ def _keep_audio(settings: Settings, job_id: str, upload: Path) -> None:
         log.warning("job %s: the audio could not be kept for playback", job_id, exc_info=True)
 
 
-def _fail(db: Database, job_id: str, worker: str, message: str) -> JobStatus | None:
+def _fail(
+    db: Database, settings: Settings, job_id: str, worker: str, message: str
+) -> JobStatus | None:
     with db.session() as s:
         changed = updated(
             s,
@@ -285,6 +284,9 @@ def _fail(db: Database, job_id: str, worker: str, message: str) -> JobStatus | N
         )
         if changed:
             credits.refund_for_job(s, job_id)
+    if changed:
+        # Whatever the failed run left in the job's folder (a half-kept audio copy) goes.
+        storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
     return _current_status(db, job_id)
 
 

@@ -2,19 +2,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Query, Request, Response, status
 
+from textfromtrack import intake
 from textfromtrack.deps import (
     ClientIp,
+    DatabaseDep,
     DispatcherDep,
     ReadCaller,
     SessionDep,
     SettingsDep,
+    UploadSlotsDep,
     WriteCaller,
 )
 from textfromtrack.exports import formats
 from textfromtrack.exports.responses import export_response
+from textfromtrack.intake import ReceivedUpload
 from textfromtrack.jobs import service
 from textfromtrack.jobs.models import Job, JobStatus
 from textfromtrack.jobs.schemas import (
@@ -36,34 +39,37 @@ def _detail(session: SessionDep, settings: SettingsDep, job: Job) -> JobOut:
     return JobOut(**fields, attempts_log=job.attempts_log or [])
 
 
+def _options(received: ReceivedUpload) -> service.SubmitOptions:
+    return service.normalise_options(
+        received.flag("pinyin"),
+        received.flag("vintage"),
+        received.text("language"),
+        received.text("chinese_script"),
+    )
+
+
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=SubmitOut, summary="Submit audio file"
 )
-def submit(
+async def submit(
+    request: Request,
     caller: WriteCaller,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     dispatcher: DispatcherDep,
+    slots: UploadSlotsDep,
     ip: ClientIp,
-    file: Annotated[
-        UploadFile,
-        File(description=".mp3, .wav, .flac (and other common audio) · max 100 MB · max 10 min"),
-    ],
-    pinyin: Annotated[bool, Form(description="Annotate Chinese text with pinyin.")] = False,
-    vintage: Annotated[bool, Form(description="Music / high-quality mode.")] = False,
-    language: Annotated[str | None, Form(description="ISO 639-1 code; skips detection.")] = None,
-    chinese_script: Annotated[
-        str | None,
-        Form(description="For Chinese: simplified (default), traditional, or original."),
-    ] = None,
 ) -> SubmitOut:
-    options = service.normalise_options(pinyin, vintage, language, chinese_script)
-    job = service.submit(
-        session, settings, caller.user, file.file, file.filename or "", options, ip, dispatcher
-    )
+    """Multipart ``file`` (.mp3, .wav, .flac and other common audio; max 100 MB, 10 min)
+    plus ``pinyin``, ``vintage``, ``language`` (ISO 639-1) and ``chinese_script``.
+
+    The body is read here rather than by FastAPI so that it is read only after the
+    caller is known, within the upload limits, and with no database connection held.
+    """
+    job = await intake.accept(request, db, settings, dispatcher, slots, caller.user, ip, _options)
     return SubmitOut(
         job_id=job.id,
-        status=job.status.value,
+        status=job.status,
         credits_quoted=job.credits_quoted,
         duration_seconds=round(job.duration_seconds, 3),
         vintage_mode=job.vintage,
@@ -75,7 +81,7 @@ def list_jobs(
     caller: ReadCaller,
     session: SessionDep,
     settings: SettingsDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = 50,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> JobList:
@@ -98,9 +104,11 @@ def get_job(job_id: str, caller: ReadCaller, session: SessionDep, settings: Sett
 
 
 @router.get("/{job_id}/segments", response_model=SegmentsOut, summary="Timestamped segments (JSON)")
-def get_segments(job_id: str, caller: ReadCaller, session: SessionDep) -> SegmentsOut:
+def get_segments(
+    job_id: str, caller: ReadCaller, session: SessionDep, settings: SettingsDep
+) -> SegmentsOut:
     job = service.get_for_user(session, caller.user.id, job_id)
-    rows = service.segments_of(session, job)
+    rows = service.segments_of(session, settings, job)
     return SegmentsOut(
         job_id=job.id,
         language=job.language,
@@ -111,7 +119,7 @@ def get_segments(job_id: str, caller: ReadCaller, session: SessionDep) -> Segmen
 
 @router.get(
     "/{job_id}/export",
-    response_class=FileResponse,
+    response_class=Response,
     summary="Download TXT / SRT / LRC / JSON / VTT",
     responses={200: {"content": {t.split(";")[0]: {} for t in formats.MEDIA_TYPES.values()}}},
 )
@@ -120,10 +128,12 @@ def export(
     caller: ReadCaller,
     session: SessionDep,
     settings: SettingsDep,
-    format: Annotated[str, Query(description="txt, srt, lrc, json or vtt")] = "txt",
-) -> FileResponse:
+    format: Annotated[
+        str, Query(description="txt, srt, lrc, json or vtt", min_length=1, max_length=16)
+    ] = "txt",
+) -> Response:
     job = service.get_for_user(session, caller.user.id, job_id)
-    return export_response(settings, job, format)
+    return export_response(session, settings, job, format)
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel or delete a job")

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
+import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -21,7 +24,7 @@ from sqlalchemy.orm import Session
 from textfromtrack.accounts.models import User
 from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
-from textfromtrack.db import after_commit, begin_write, serialize_writes, updated, utcnow
+from textfromtrack.db import Database, after_commit, begin_write, serialize_writes, updated, utcnow
 from textfromtrack.errors import (
     Gone,
     InsufficientCredits,
@@ -34,7 +37,6 @@ from textfromtrack.exports import files
 from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs.models import ACTIVE_STATUSES, Job, JobSegment, JobStatus
 from textfromtrack.media import storage
-from textfromtrack.media.formats import check_extension, extension_of
 from textfromtrack.media.probe import probe
 from textfromtrack.pipeline import chinese
 from textfromtrack.pipeline.languages import WHISPER_LANGUAGES
@@ -47,6 +49,9 @@ MAX_DURATION_SECONDS = 600.0
 # A pending job usually starts within seconds; tell clients to come back after a short wait.
 RETRY_AFTER_SECONDS = 15
 MAX_PER_PAGE = 200
+# Far past any real account's history, yet small enough that page * per_page can never
+# overflow a database's OFFSET (SQLite's is a signed 64-bit integer).
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -92,27 +97,62 @@ def normalise_options(
     )
 
 
-def submit(
-    session: Session,
+# Probing decodes the whole file: on a burst, run a few at a time rather than all at once,
+# so memory stays bounded and each one finishes sooner.
+_PROBES = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+
+
+def precheck(db: Database, settings: Settings, user_id: str, client_ip: str) -> None:
+    """Refuse, before the body is read, an upload that admission would refuse anyway.
+
+    Admission checks again in its own serialised transaction: this is only an early
+    answer for a client over its limits or out of credits, not the rule itself.
+    """
+    with db.session() as session:
+        _check_admission(session, settings, user_id, client_ip)
+
+
+def admit_upload(
+    db: Database,
     settings: Settings,
     user: User,
-    upload: BinaryIO,
-    filename: str,
+    path: Path,
+    probe_name: str,
+    display_name: str,
     options: SubmitOptions,
     client_ip: str,
     dispatcher: Dispatcher,
 ) -> Job:
-    """Store, check and admit an upload. On any refusal nothing is left behind."""
-    check_extension(filename)
-    path = storage.new_upload_path(settings.data_dir, extension_of(filename))
-    storage.copy_limited(upload, path, storage.MAX_UPLOAD_BYTES)  # removes its partial file
-    return _check_and_admit(
-        session, settings, user, path, filename, filename, options, client_ip, dispatcher
-    )
+    """Probe a stored upload, then admit it in one short transaction; enqueue after commit.
+
+    No connection is held while probing. On any refusal the file is removed, and no
+    job row or ledger entry exists.
+    """
+    try:
+        with _PROBES:
+            info = probe(path, probe_name, MAX_DURATION_SECONDS)
+        with db.session() as session:
+            job = _admit(
+                session,
+                settings,
+                user.id,
+                path,
+                display_name,
+                info.duration_seconds,
+                options,
+                client_ip,
+            )
+            job_id = job.id
+            after_commit(session, lambda: dispatcher.enqueue(job_id))
+    except BaseException:
+        storage.remove_quietly(path)
+        raise
+    log.info("job %s accepted (%.1f s of audio)", job.id, job.duration_seconds)
+    return job
 
 
 def retry_in_music_mode(
-    session: Session,
+    db: Database,
     settings: Settings,
     user: User,
     job: Job,
@@ -120,7 +160,7 @@ def retry_in_music_mode(
     dispatcher: Dispatcher,
 ) -> Job:
     """A new vintage job from a finished job's kept audio, admitted and charged like any other."""
-    require_results(job)
+    require_results(job, settings)
     source = kept_audio.source_path(settings.data_dir, job.id)
     if source is None:
         raise InvalidState(
@@ -128,6 +168,7 @@ def retry_in_music_mode(
             "Upload the file again with music mode on.",
             details={"keep_audio": job.keep_audio},
         )
+    precheck(db, settings, user.id, client_ip)
     path = storage.new_upload_path(settings.data_dir, source.suffix)
     try:
         shutil.copyfile(source, path)
@@ -141,47 +182,13 @@ def retry_in_music_mode(
         keep_audio=True,
     )
     # The stored copy's extension is what FFmpeg checks; the user's name stays for display.
-    return _check_and_admit(
-        session, settings, user, path, path.name, job.filename, options, client_ip, dispatcher
+    return admit_upload(
+        db, settings, user, path, path.name, job.filename, options, client_ip, dispatcher
     )
 
 
-def _check_and_admit(
-    session: Session,
-    settings: Settings,
-    user: User,
-    path: Path,
-    probe_name: str,
-    display_name: str,
-    options: SubmitOptions,
-    client_ip: str,
-    dispatcher: Dispatcher,
-) -> Job:
-    try:
-        info = probe(path, probe_name, MAX_DURATION_SECONDS)
-        job = _admit(
-            session, settings, user, path, display_name, info.duration_seconds, options, client_ip
-        )
-    except BaseException:
-        storage.remove_quietly(path)
-        raise
-    job_id = job.id
-    after_commit(session, lambda: dispatcher.enqueue(job_id))
-    return job
-
-
-def _admit(
-    session: Session,
-    settings: Settings,
-    user: User,
-    path: Path,
-    filename: str,
-    duration: float,
-    options: SubmitOptions,
-    client_ip: str,
-) -> Job:
-    serialize_writes(session)
-    active_for_user = _count_active(session, Job.user_id == user.id)
+def _check_admission(session: Session, settings: Settings, user_id: str, client_ip: str) -> None:
+    active_for_user = _count_active(session, Job.user_id == user_id)
     if active_for_user >= settings.max_active_jobs_per_user:
         raise RateLimited(
             f"You already have {active_for_user} jobs in progress; the limit is "
@@ -197,7 +204,7 @@ def _admit(
             retry_after=RETRY_AFTER_SECONDS,
             details={"limit": settings.max_active_jobs_per_ip, "scope": "ip"},
         )
-    available = credits.balance(session, user.id)
+    available = credits.balance(session, user_id)
     if available < credits.JOB_COST:
         raise InsufficientCredits(
             f"Your account has {available} credits. This job needs {credits.JOB_COST}.",
@@ -207,9 +214,23 @@ def _admit(
                 "top_up_url": settings.top_up_url,
             },
         )
+
+
+def _admit(
+    session: Session,
+    settings: Settings,
+    user_id: str,
+    path: Path,
+    filename: str,
+    duration: float,
+    options: SubmitOptions,
+    client_ip: str,
+) -> Job:
+    serialize_writes(session)
+    _check_admission(session, settings, user_id, client_ip)
     job = Job(
-        user_id=user.id,
-        filename=_display_name(filename),
+        user_id=user_id,
+        filename=display_filename(filename),
         upload_name=path.name,
         client_ip=client_ip,
         duration_seconds=duration,
@@ -223,12 +244,31 @@ def _admit(
     )
     session.add(job)
     session.flush()
-    credits.debit_for_job(session, user.id, job.id)
+    credits.debit_for_job(session, user_id, job.id)
     return job
 
 
-def _display_name(filename: str) -> str:
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+# Characters that must never reach a stored name or a Content-Disposition header: C0/C1
+# controls (NUL included), line and paragraph separators, the byte-order mark, and the
+# bidirectional embeddings, overrides and isolates that let "evil\u202egpj.exe" read as
+# "evilexe.jpg".
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_ALSO_REMOVED = frozenset("\u2028\u2029\ufeff")
+
+
+def display_filename(filename: str) -> str:
+    """The user's file name as kept for display: last path part, NFC, no control,
+    bidi-override or NUL characters, at most 255 characters; "upload" when nothing is left."""
+    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        ch
+        for ch in name
+        if unicodedata.category(ch) not in ("Cc", "Cs")
+        and ch not in _BIDI_CONTROLS
+        and ch not in _ALSO_REMOVED
+    ).strip()
     return name[:255] or "upload"
 
 
@@ -275,8 +315,19 @@ def list_for_user(
     return total, list(jobs)
 
 
-def require_results(job: Job) -> None:
-    """Segments and exports exist only for done jobs, and only until the retention sweep."""
+def results_expire_at(job: Job, retention_days: float) -> datetime | None:
+    """When a done job's segments and exports stop being served (``exports_expire_at``)."""
+    if job.status != JobStatus.DONE or job.completed_at is None:
+        return None
+    return job.completed_at + timedelta(days=retention_days)
+
+
+def require_results(job: Job, settings: Settings, now: datetime | None = None) -> None:
+    """Segments and exports exist only for done jobs, and only until ``exports_expire_at``.
+
+    Expiry is decided here, when a result is read; the retention sweep only reclaims
+    the space later, so a result is never served past its date because a sweep is late.
+    """
     if job.status != JobStatus.DONE:
         raise InvalidState(
             f"The transcription is {job.status.value}; results exist only when it is done.",
@@ -287,24 +338,21 @@ def require_results(job: Job) -> None:
             "This transcript was deleted by the retention policy.",
             details={"purged_at": rfc3339(job.purged_at)},
         )
+    expires = results_expire_at(job, settings.export_retention_days)
+    if expires is not None and (now or utcnow()) >= expires:
+        raise Gone(
+            "This transcript expired under the retention policy.",
+            details={"purged_at": rfc3339(expires)},
+        )
 
 
-def segments_of(session: Session, job: Job) -> list[JobSegment]:
-    require_results(job)
+def segments_of(session: Session, settings: Settings, job: Job) -> list[JobSegment]:
+    require_results(job, settings)
     return list(
         session.scalars(
             select(JobSegment).where(JobSegment.job_id == job.id).order_by(JobSegment.index)
         )
     )
-
-
-def export_file(settings: Settings, job: Job, fmt: str) -> Path:
-    require_results(job)
-    path = files.export_path(settings.data_dir, job.id, fmt)
-    if not path.is_file():
-        # Exports are written before a job is marked done; a missing file was removed out of band.
-        raise Gone("This export is no longer available.")
-    return path
 
 
 # ---------------------------------------------------------------- cancelling

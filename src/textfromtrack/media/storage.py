@@ -8,8 +8,12 @@ per-process counters.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import re
 import shutil
+import socket
 import uuid
 from pathlib import Path
 from typing import BinaryIO
@@ -33,8 +37,19 @@ def exports_dir(data_dir: Path) -> Path:
     return Path(data_dir) / EXPORTS
 
 
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+# <host tag>-<pid>-<32 hex>[.ext]: the process that wrote an upload is in its name, so
+# after a crash a restarted server can tell the debris of its dead predecessor (an
+# upload killed while streaming or probing, before any job owned it) from the upload
+# another live process is receiving right now into the same (possibly shared) folder.
+_UPLOAD_NAME = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[0-9a-f]{32}(\.[a-z0-9]+)?")
+
+
 def new_upload_path(data_dir: Path, extension: str) -> Path:
-    """A fresh path for an upload: 32 hex characters plus ``extension`` (".mp3").
+    """A fresh path for an upload: owner tag, 32 hex characters, then ``extension`` (".mp3").
 
     The extension is kept because FFmpeg uses it as a hint when probing; it must
     already have passed ``formats.check_extension``. The folder is created here.
@@ -45,7 +60,24 @@ def new_upload_path(data_dir: Path, extension: str) -> Path:
         raise ValueError(f"not a plain file extension: {extension!r}")
     folder = uploads_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{uuid.uuid4().hex}{extension.lower()}"
+    return folder / f"{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}{extension.lower()}"
+
+
+def upload_writer_is_dead(name: str) -> bool:
+    """True when ``name`` was written by a process on this host that no longer runs."""
+    match = _UPLOAD_NAME.fullmatch(name)
+    if match is None or match["host"] != _host_tag():
+        return False
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 def copy_limited(src: BinaryIO, dest: Path, max_bytes: int) -> int:

@@ -11,25 +11,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from textfromtrack import intake
 from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
+from textfromtrack.db import Database
 from textfromtrack.deps import (
     ClientIp,
     CurrentWebCaller,
+    DatabaseDep,
     DispatcherDep,
     SessionDep,
     SettingsDep,
+    UploadSlotsDep,
 )
 from textfromtrack.errors import NotFound
 from textfromtrack.exports.responses import export_response
+from textfromtrack.intake import ReceivedUpload
 from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs import service
 from textfromtrack.jobs.models import Job, JobStatus
 from textfromtrack.jobs.schemas import JobSummary
+from textfromtrack.ranges import RangedFileResponse
 from textfromtrack.web.schemas import (
     WebAccount,
     WebJob,
@@ -78,7 +85,7 @@ def list_jobs(
     caller: CurrentWebCaller,
     session: SessionDep,
     settings: SettingsDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = PER_PAGE,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> WebJobList:
@@ -93,24 +100,34 @@ def list_jobs(
     )
 
 
+def _options(received: ReceivedUpload) -> service.SubmitOptions:
+    return service.normalise_options(
+        received.flag("pinyin"),
+        received.flag("vintage"),
+        received.text("language"),
+        received.text("chinese_script"),
+        received.flag("keep_audio"),
+    )
+
+
 @router.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=WebJob)
-def submit(
+async def submit(
+    request: Request,
     caller: CurrentWebCaller,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     dispatcher: DispatcherDep,
+    slots: UploadSlotsDep,
     ip: ClientIp,
-    file: Annotated[UploadFile, File()],
-    pinyin: Annotated[bool, Form()] = False,
-    vintage: Annotated[bool, Form()] = False,
-    language: Annotated[str | None, Form()] = None,
-    keep_audio: Annotated[bool, Form()] = False,
 ) -> WebJob:
-    options = service.normalise_options(pinyin, vintage, language, None, keep_audio)
-    job = service.submit(
-        session, settings, caller.user, file.file, file.filename or "", options, ip, dispatcher
-    )
-    return web_job(session, settings, job)
+    """The app's upload: the API's fields plus ``keep_audio``, read as the API reads them."""
+    job = await intake.accept(request, db, settings, dispatcher, slots, caller.user, ip, _options)
+    return await run_in_threadpool(_fresh_web_job, db, settings, job)
+
+
+def _fresh_web_job(db: Database, settings: Settings, job: Job) -> WebJob:
+    with db.session() as session:
+        return web_job(session, settings, job)
 
 
 @router.get("/jobs/{job_id}", response_model=WebJob)
@@ -121,9 +138,11 @@ def get_job(
 
 
 @router.get("/jobs/{job_id}/segments", response_model=WebSegments)
-def get_segments(job_id: str, caller: CurrentWebCaller, session: SessionDep) -> WebSegments:
+def get_segments(
+    job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
+) -> WebSegments:
     job = service.get_for_user(session, caller.user.id, job_id)
-    rows = service.segments_of(session, job)
+    rows = service.segments_of(session, settings, job)
     return WebSegments(
         job_id=job.id,
         language=job.language,
@@ -137,31 +156,32 @@ def get_segments(job_id: str, caller: CurrentWebCaller, session: SessionDep) -> 
     )
 
 
-@router.get("/jobs/{job_id}/export", response_class=FileResponse)
+@router.get("/jobs/{job_id}/export", response_class=Response)
 def export(
     job_id: str,
     caller: CurrentWebCaller,
     session: SessionDep,
     settings: SettingsDep,
-    format: str = "txt",
-) -> FileResponse:
+    format: Annotated[str, Query(min_length=1, max_length=16)] = "txt",
+) -> Response:
     job = service.get_for_user(session, caller.user.id, job_id)
-    return export_response(settings, job, format)
+    return export_response(session, settings, job, format)
 
 
 @router.get("/jobs/{job_id}/audio", response_class=FileResponse)
 def audio(
     job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
 ) -> FileResponse:
-    """The kept upload for the player; Starlette answers Range requests, so seeking works."""
+    """The kept upload for the player, with Range support so that seeking works."""
     job = service.get_for_user(session, caller.user.id, job_id)
     found = None
-    if job.status == JobStatus.DONE and job.purged_at is None:
+    if job.status == JobStatus.DONE:
+        service.require_results(job, settings)
         found = kept_audio.playback_path(settings.data_dir, job.id)
     if found is None:
         raise NotFound("The audio of this transcription was not kept.")
     path, media_type = found
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private"})
+    return RangedFileResponse(path, media_type=media_type, headers={"Cache-Control": "private"})
 
 
 @router.delete("/jobs/{job_id}", response_model=WebJob)
@@ -178,11 +198,13 @@ def cancel(
 def retry_music(
     job_id: str,
     caller: CurrentWebCaller,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     dispatcher: DispatcherDep,
     ip: ClientIp,
 ) -> WebJob:
-    job = service.get_for_user(session, caller.user.id, job_id)
-    new = service.retry_in_music_mode(session, settings, caller.user, job, ip, dispatcher)
-    return web_job(session, settings, new)
+    with db.session() as session:
+        job = service.get_for_user(session, caller.user.id, job_id)
+    # Copying and probing the kept audio happens with no connection held.
+    new = service.retry_in_music_mode(db, settings, caller.user, job, ip, dispatcher)
+    return _fresh_web_job(db, settings, new)

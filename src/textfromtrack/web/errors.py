@@ -20,7 +20,7 @@ from starlette.responses import Response
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.deps import SESSION_COOKIE, WebCaller, web_caller_for
-from textfromtrack.errors import ApiError, request_id
+from textfromtrack.errors import ApiError, method_not_allowed_headers, request_id
 from textfromtrack.web.router import render
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,10 @@ def install(app: FastAPI) -> None:
         heading, message = HEADINGS.get(
             exc.status_code, ("Something went wrong", "The request could not be completed.")
         )
-        return await run_in_threadpool(_page, request, exc.status_code, heading, message)
+        page = await run_in_threadpool(_page, request, exc.status_code, heading, message)
+        if exc.status_code == 405:
+            page.headers.update(method_not_allowed_headers(request, {}))
+        return page
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
