@@ -9,6 +9,7 @@ model). Imported as ``live``; tests/ is on sys.path.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -26,7 +27,39 @@ PASSWORD = "correct horse battery staple"
 TFT = Path(sys.executable).with_name("tft")
 
 
+# Ports are handed out below the kernel's ephemeral range (32768+ here), where no
+# outgoing connection can take one between free_port() and the server's bind, and
+# each xdist worker draws from its own block so parallel workers never race for one.
+_PORT_LOW, _PORT_BLOCK, _PORT_BLOCKS = 10_000, 1_000, 22
+_next_port: list[int] = []
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            # 0.0.0.0 conflicts with a listener on any IPv4 address, 127.0.0.1 included.
+            s.bind(("0.0.0.0", port))  # noqa: S104 - bound for a moment, never listened on
+        except OSError:
+            return False
+    return True
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw3" under xdist
+    return int(worker[2:]) if worker[2:].isdigit() else _PORT_BLOCKS - 1
+
+
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, and not handed out twice by this process."""
+    low = _PORT_LOW + (_worker_index() % _PORT_BLOCKS) * _PORT_BLOCK
+    if not _next_port:
+        # A random start keeps two concurrent runs of the suite apart on the same machine.
+        _next_port.append(low + random.randrange(_PORT_BLOCK))
+    for _ in range(_PORT_BLOCK):
+        port = _next_port[0]
+        _next_port[0] = low + (port + 1 - low) % _PORT_BLOCK
+        if _port_is_free(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -88,16 +121,9 @@ class LiveServer:
         return self.token(jwt, scopes)
 
 
-@contextmanager
-def live_server(
-    tmp_path: Path,
-    model_cache: Path,
-    extra_env: Mapping[str, str] | None = None,
-    startup_timeout: float = 120.0,
-) -> Iterator[LiveServer]:
-    """Start `tft serve` on a free port and stop it (and check it stopped) afterwards."""
-    data_dir = tmp_path / "live-data"
-    data_dir.mkdir(parents=True, exist_ok=True)
+def _spawn(
+    tmp_path: Path, data_dir: Path, model_cache: Path, extra_env: Mapping[str, str] | None
+) -> LiveServer:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TFT_")},
@@ -117,31 +143,68 @@ def live_server(
         process = subprocess.Popen(
             [str(TFT), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-    server = LiveServer(
-        url=f"http://127.0.0.1:{port}",
+    return LiveServer(
+        url=f"http://127.0.0.1:{env['TFT_PORT']}",
         data_dir=data_dir,
         env=env,
         log_path=log_path,
         process=process,
     )
-    try:
-        deadline = time.monotonic() + startup_timeout
+
+
+def _wait_ready(server: LiveServer, deadline: float) -> bool:
+    """True once /readyz answers 200; False if the process exited first."""
+    with httpx.Client(timeout=2) as http:
         while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"tft serve exited with {process.returncode}:\n{server.log()}")
+            if server.process.poll() is not None:
+                return False
             try:
-                if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                    break
+                if http.get(f"{server.url}/readyz").status_code == 200:
+                    return True
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"tft serve did not become ready:\n{server.log()}")
-            time.sleep(0.2)
+            # Start-up takes a second or more; a short poll saves most of a step per start.
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def live_server(
+    tmp_path: Path,
+    model_cache: Path,
+    extra_env: Mapping[str, str] | None = None,
+    startup_timeout: float = 120.0,
+) -> Iterator[LiveServer]:
+    """Start `tft serve` on a free port and stop it (and check it stopped) afterwards."""
+    data_dir = tmp_path / "live-data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + startup_timeout
+    for attempt in range(3):
+        server = _spawn(tmp_path, data_dir, model_cache, extra_env)
+        try:
+            if _wait_ready(server, deadline):
+                break
+        except BaseException:
+            _stop(server.process)
+            raise
+        # Another program on this machine may have taken the port after free_port()
+        # checked it: try another one rather than fail the test.
+        if "address already in use" not in server.log().lower() or attempt == 2:
+            raise RuntimeError(
+                f"tft serve exited with {server.process.returncode}:\n{server.log()}"
+            )
+    try:
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        _stop(server.process)

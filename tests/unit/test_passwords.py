@@ -12,6 +12,8 @@ from textfromtrack.accounts.passwords import (
 )
 
 PASSWORD = "correct horse battery staple"
+# These tests are about the hash itself, so they use the production cost parameters.
+pytestmark = pytest.mark.real_password_hashing
 
 
 @pytest.fixture(scope="module")
