@@ -96,6 +96,7 @@ def test_expired_token_is_401(client: TestClient, account: Account, database: Da
             .where(ApiToken.id == created["id"])
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
+    _auth_cache_expires(client)
     assert_envelope(client.get("/api/v1/me", headers=bearer(created["token"])), 401, "unauthorized")
     listed = client.get("/api/auth/tokens", headers=account.web).json()
     assert listed[0]["expired"] is True and listed[0]["revoked"] is False
@@ -171,6 +172,7 @@ def test_suspended_account_is_403_everywhere(
 
     with database.session() as s:
         service.set_suspended(s, account.email, True)
+    _auth_cache_expires(client)
     assert_envelope(client.get("/api/v1/me", headers=bearer(token)), 403, "forbidden")
     r = client.post("/api/auth/login", json={"email": account.email, "password": PASSWORD})
     assert_envelope(r, 403, "forbidden")
@@ -178,6 +180,7 @@ def test_suspended_account_is_403_everywhere(
     assert_envelope(client.get("/api/auth/tokens", headers=account.web), 401, "unauthorized")
     with database.session() as s:
         service.set_suspended(s, account.email, False)
+    _auth_cache_expires(client)
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
 
 
@@ -217,12 +220,19 @@ def test_last_used_at_is_updated_at_most_once_a_minute(
     client.get("/api/v1/me", headers=bearer(created["token"]))
     first = client.get("/api/auth/tokens", headers=account.web).json()[0]["last_used_at"]
     assert first is not None
+    _auth_cache_expires(client)
     client.get("/api/v1/me", headers=bearer(created["token"]))
     assert client.get("/api/auth/tokens", headers=account.web).json()[0]["last_used_at"] == first
     backdated = utcnow() - timedelta(seconds=61)
     with database.session() as s:
         s.execute(update(ApiToken).values(last_used_at=backdated))
+    _auth_cache_expires(client)
     client.get("/api/v1/me", headers=bearer(created["token"]))
     later = client.get("/api/auth/tokens", headers=account.web).json()[0]["last_used_at"]
     # Timestamps are shown to the second: the new one is a minute past the backdated one.
     assert datetime.fromisoformat(later) >= backdated + timedelta(seconds=60)
+
+
+def _auth_cache_expires(client: TestClient) -> None:
+    """What TFT_AUTH_CACHE_SECONDS brings about for a change made outside this server."""
+    client.app.state.auth_cache.clear()  # type: ignore[attr-defined]

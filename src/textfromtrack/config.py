@@ -75,10 +75,15 @@ class Settings(BaseSettings):
 
     max_concurrent_uploads: int = Field(default=32, ge=1, le=10000)
     """Uploads one ``tft serve`` receives at once; beyond it, 429 before the body is read.
-    Each account may have at most ``max_active_jobs_per_user`` of them in flight."""
+    One account (one address) may have at most its active-job limit of them in flight."""
 
     upload_timeout_seconds: float = Field(default=300, gt=0)
     """Deadline for receiving a whole upload; a slower client gets 408 and loses its slot."""
+
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    """How long this process trusts a token it has just checked (0: check on every request).
+    A token revoked through another server, or a user suspended by ``tft users suspend``,
+    is refused at most this much later here."""
 
     log_level: str = "INFO"
     """Python logging level for the service."""

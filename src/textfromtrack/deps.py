@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from textfromtrack.accounts import service as accounts
 from textfromtrack.accounts.models import User, WebSession
 from textfromtrack.config import Settings
-from textfromtrack.db import Database
+from textfromtrack.db import Database, utcnow
 from textfromtrack.errors import ApiError, Forbidden, Unauthorized
 from textfromtrack.intake import UploadSlots
 from textfromtrack.queue.base import Dispatcher
+from textfromtrack.tokens import format as token_format
 from textfromtrack.tokens import service as tokens
 from textfromtrack.tokens.models import ApiToken
 from textfromtrack.web import csrf
@@ -44,27 +48,33 @@ web_cookie_scheme = APIKeyCookie(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_dispatcher(request: Request) -> Dispatcher:
+async def get_dispatcher(request: Request) -> Dispatcher:
     dispatcher: Dispatcher = request.app.state.dispatcher
     return dispatcher
 
 
-def get_upload_slots(request: Request) -> UploadSlots:
+async def get_upload_slots(request: Request) -> UploadSlots:
     slots: UploadSlots = request.app.state.upload_slots
     return slots
 
 
+async def get_auth_cache(request: Request) -> AuthCache:
+    cache: AuthCache = request.app.state.auth_cache
+    return cache
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+AuthCacheDep = Annotated["AuthCache", Depends(get_auth_cache)]
 UploadSlotsDep = Annotated[UploadSlots, Depends(get_upload_slots)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
@@ -93,7 +103,7 @@ def get_session(db: DatabaseDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def client_ip(request: Request, settings: SettingsDep) -> str:
+async def client_ip(request: Request, settings: SettingsDep) -> str:
     """The socket peer, or X-Forwarded-For's nearest untrusted hop behind trusted proxies."""
     peer = request.client.host if request.client else "unknown"
     if not settings.trusted_proxies or not _is_trusted(peer, settings.trusted_proxies):
@@ -212,7 +222,9 @@ def same_origin_only(request: Request, settings: SettingsDep) -> None:
 SameOrigin = Depends(same_origin_only)
 
 
-def web_caller(caller: Annotated[WebCaller | None, Depends(optional_web_caller)]) -> WebCaller:
+async def web_caller(
+    caller: Annotated[WebCaller | None, Depends(optional_web_caller)],
+) -> WebCaller:
     if caller is None:
         raise Unauthorized("Sign in first: this endpoint needs a web session, not an API token.")
     if caller.user.is_suspended:
@@ -237,32 +249,92 @@ class ApiCaller:
         return self.token.scope_list
 
 
-def api_caller(
+def _authenticate(db: Database, plaintext: str) -> ApiCaller | None:
+    # A short transaction of its own (the token look-up and, at most once a minute, its
+    # last_used_at), committed before the handler runs: an upload that streams for a
+    # minute must not hold a pooled connection, nor a SQLite write lock, all that time.
+    with db.session() as session:
+        found = tokens.authenticate(session, plaintext)
+    return None if found is None else ApiCaller(user=found[1], token=found[0])
+
+
+async def api_caller(
+    request: Request,
     db: DatabaseDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(pat_scheme)],
 ) -> ApiCaller:
     if bearer is None:
         raise Unauthorized("Send a personal access token: Authorization: Bearer tft_pat_…")
-    # A short transaction of its own (the token look-up and, at most once a minute, its
-    # last_used_at), committed before the handler runs: an upload that streams for a
-    # minute must not hold a pooled connection, nor a SQLite write lock, all that time.
-    with db.session() as session:
-        found = tokens.authenticate(session, bearer.credentials)
-    if found is None:
-        raise Unauthorized("The access token is invalid, expired or revoked.")
-    record, user = found
-    if user.is_suspended:
+    invalid = Unauthorized("The access token is invalid, expired or revoked.")
+    if not token_format.is_well_formed(bearer.credentials):
+        raise invalid  # checksum: no thread, no query
+    cache: AuthCache = request.app.state.auth_cache
+    key = token_format.digest(bearer.credentials)
+    caller = cache.get(key)
+    if caller is None:
+        caller = await run_in_threadpool(_authenticate, db, bearer.credentials)
+        if caller is None:
+            raise invalid
+        cache.put(key, caller)
+    elif not tokens.is_active(caller.token, utcnow()):
+        cache.forget(key)
+        raise invalid
+    if caller.user.is_suspended:
         raise Forbidden("This account is suspended.")
-    return ApiCaller(user=user, token=record)
+    return caller
+
+
+class AuthCache:
+    """Tokens authenticated in the last ``ttl`` seconds, by digest, in this process.
+
+    A client polling a job, fetching its segments and downloading three formats in a
+    row, or a burst of uploads from one token, costs one token look-up rather than one
+    per request (and no thread hop at all once cached). A revocation made through this
+    process clears it at once; one made elsewhere (another server, `tft users suspend`)
+    takes effect within ``ttl`` (TFT_AUTH_CACHE_SECONDS; 0 turns the cache off).
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._entries: dict[str, tuple[float, ApiCaller]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> ApiCaller | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if time.monotonic() - entry[0] > self.ttl:
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key: str, caller: ApiCaller) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # a bound, not an LRU: refilling costs one query each
+            self._entries[key] = (time.monotonic(), caller)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 CurrentApiCaller = Annotated[ApiCaller, Depends(api_caller)]
 
 
-def require_scope(scope: str) -> Callable[[ApiCaller], ApiCaller]:
+def require_scope(scope: str) -> Callable[[ApiCaller], Awaitable[ApiCaller]]:
     """A dependency that lets the call through only when the token holds ``scope``."""
 
-    def check(caller: CurrentApiCaller) -> ApiCaller:
+    async def check(caller: CurrentApiCaller) -> ApiCaller:
         if scope not in caller.scopes:
             raise Forbidden(
                 f"This token lacks the {scope} scope.", details={"required_scope": scope}

@@ -50,20 +50,27 @@ _FALSE = frozenset({"false", "0", "no", "off", ""})
 
 
 class UploadSlots:
-    """Counts the uploads this process is receiving, in all and per account."""
+    """Counts the uploads this process is receiving: in all, per account, per address.
 
-    def __init__(self, total: int, per_user: int) -> None:
-        self.total, self.per_user = total, per_user
+    An account may have at most ``per_user`` uploads in flight and an address at most
+    ``per_ip``: the same numbers as the active-job limits, since more than that could
+    never be admitted together. So one client opening a thousand slow uploads holds a
+    handful of slots, and everybody else still gets in.
+    """
+
+    def __init__(self, total: int, per_user: int, per_ip: int) -> None:
+        self.total, self.per_user, self.per_ip = total, per_user, per_ip
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._by_user: dict[str, int] = {}
+        self._by_key: dict[str, int] = {}
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
 
     @contextmanager
-    def hold(self, user_id: str) -> Iterator[None]:
+    def hold(self, user_id: str, client_ip: str) -> Iterator[None]:
+        user_key, ip_key = f"user:{user_id}", f"ip:{client_ip}"
         with self._lock:
             if self._in_flight >= self.total:
                 raise RateLimited(
@@ -72,26 +79,31 @@ class UploadSlots:
                     retry_after=SLOT_RETRY_AFTER_SECONDS,
                     details={"limit": self.total, "scope": "uploads"},
                 )
-            mine = self._by_user.get(user_id, 0)
-            if mine >= self.per_user:
-                raise RateLimited(
-                    f"You are already uploading {mine} files; at most {self.per_user} can "
-                    "be admitted at once. Send the next one when one has finished.",
-                    retry_after=SLOT_RETRY_AFTER_SECONDS,
-                    details={"limit": self.per_user, "scope": "user_uploads"},
-                )
+            for key, limit, scope, who in (
+                (user_key, self.per_user, "user_uploads", "You are"),
+                (ip_key, self.per_ip, "ip_uploads", "Your address is"),
+            ):
+                if self._by_key.get(key, 0) >= limit:
+                    raise RateLimited(
+                        f"{who} already uploading {limit} files, as many as can be admitted "
+                        "at once. Send the next one when one has finished.",
+                        retry_after=SLOT_RETRY_AFTER_SECONDS,
+                        details={"limit": limit, "scope": scope},
+                    )
             self._in_flight += 1
-            self._by_user[user_id] = mine + 1
+            for key in (user_key, ip_key):
+                self._by_key[key] = self._by_key.get(key, 0) + 1
         try:
             yield
         finally:
             with self._lock:
                 self._in_flight -= 1
-                left = self._by_user[user_id] - 1
-                if left:
-                    self._by_user[user_id] = left
-                else:
-                    del self._by_user[user_id]
+                for key in (user_key, ip_key):
+                    left = self._by_key[key] - 1
+                    if left:
+                        self._by_key[key] = left
+                    else:
+                        del self._by_key[key]
 
 
 @dataclass(frozen=True)
@@ -177,8 +189,10 @@ async def accept(
     The database is touched twice, each time in a short transaction of its own (the
     early check, the admission); never while the client is sending.
     """
-    await run_in_threadpool(service.precheck, db, settings, user.id, client_ip)
-    with slots.hold(user.id):
+    # The slot first: it costs no query, so a flood of uploads from one client is
+    # turned away before it reaches the database at all.
+    with slots.hold(user.id, client_ip):
+        await run_in_threadpool(service.precheck, db, settings, user.id, client_ip)
         received = await receive_upload(request, settings.data_dir, settings.upload_timeout_seconds)
         try:
             options = options_of(received)

@@ -14,6 +14,7 @@ from textfromtrack.accounts import router as accounts_router
 from textfromtrack.bodylimit import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
+from textfromtrack.deps import AuthCache
 from textfromtrack.errors import install_error_handlers
 from textfromtrack.intake import UploadSlots
 from textfromtrack.jobs import router as jobs_router
@@ -88,8 +89,11 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.dispatcher = dispatcher
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     app.state.upload_slots = UploadSlots(
-        settings.max_concurrent_uploads, settings.max_active_jobs_per_user
+        settings.max_concurrent_uploads,
+        settings.max_active_jobs_per_user,
+        settings.max_active_jobs_per_ip,
     )
     install_error_handlers(app)
     web_errors.install(app)

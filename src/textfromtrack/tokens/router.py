@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from textfromtrack.deps import CurrentWebCaller, SessionDep
+from textfromtrack.db import after_commit
+from textfromtrack.deps import AuthCacheDep, CurrentWebCaller, SessionDep
 from textfromtrack.tokens import service
 from textfromtrack.tokens.schemas import TokenCreate, TokenCreated, TokenOut
 
@@ -31,6 +32,10 @@ def list_tokens(caller: CurrentWebCaller, session: SessionDep) -> list[TokenOut]
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: str, caller: CurrentWebCaller, session: SessionDep) -> Response:
+def revoke_token(
+    token_id: str, caller: CurrentWebCaller, session: SessionDep, auth_cache: AuthCacheDep
+) -> Response:
     service.revoke(session, caller.user.id, token_id)
+    # Once the revocation is committed, this process stops trusting what it cached.
+    after_commit(session, auth_cache.clear)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
