@@ -159,20 +159,24 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette names only the first route's).
 
-    HEAD is served wherever GET is (see ``HeadAsGetMiddleware``).
+    Each method is tried against the app's routes as they match, so routers included
+    with a prefix (which expose no method list of their own) count too. HEAD is served
+    wherever GET is (see ``HeadAsGetMiddleware``).
     """
     found: set[str] = set()
-    scope = dict(request.scope)
-    for route in getattr(request.app, "routes", []):
-        methods = getattr(route, "methods", None)
-        if not methods:
-            continue
-        match, _ = route.matches(scope)
-        if match != Match.NONE:
-            found.update(m.upper() for m in methods)
+    for method in _METHODS:
+        scope = dict(request.scope, method=method)
+        for route in getattr(request.app, "routes", []):
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                found.add(method)
+                break
     if "GET" in found:
         found.add("HEAD")
     return sorted(found)
