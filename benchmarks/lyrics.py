@@ -6,13 +6,16 @@
 Runs the job pipeline itself (separation, engines, quality check, retry) without
 HTTP or a database, so the numbers are the pipeline's. Prints JSON per mode: lyrics
 WER against the reference, real-time factor (seconds per second of audio), the
-attempts with their quality verdicts, and the settings used.
+seconds per stage (decode, separate, recognise, postprocess: summed over the
+attempts, from their attempts_log entries, each also as a share of the audio's
+duration), the attempts with their quality verdicts, and the settings used.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -28,6 +31,8 @@ from textfromtrack.media.probe import probe  # noqa: E402
 from textfromtrack.pipeline import runner  # noqa: E402
 from textfromtrack.pipeline.engines.base import TranscribeOptions  # noqa: E402
 from textfromtrack.pipeline.scoring import word_error_rate  # noqa: E402
+
+LOG_KEYS = ("pipeline", "separator", "seconds", "stages", "verdict")
 
 SONG = ROOT.parent / "shared" / "testdata" / "music" / "jamendo_es_Fantasma_Los_Rombos.mp3"
 
@@ -118,6 +123,10 @@ def main() -> None:
         outcome = runner.run(args.audio, plan, loaders)
         seconds = time.perf_counter() - started
         text = " ".join(s.text for s in outcome.segments)
+        stages = {
+            name: round(sum(a["stages"].get(name, 0.0) for a in outcome.attempts_log), 3)
+            for name in runner.STAGES
+        }
         results.append(
             {
                 "mode": mode,
@@ -129,11 +138,13 @@ def main() -> None:
                 ),
                 "rtf": round(seconds / duration, 4),
                 "seconds": round(seconds, 2),
+                "stages": stages,
+                "stages_rtf": {k: round(v / duration, 4) for k, v in stages.items()},
                 "language": outcome.winner.transcript.language,
                 "model": outcome.winner.transcript.model,
                 "degraded": outcome.degraded,
                 "attempts": [
-                    {k: a[k] for k in ("pipeline", "separator", "seconds", "verdict")}
+                    {k: a[k] for k in LOG_KEYS}
                     | {"score": a["quality"]["score"], "reasons": a["quality"]["reasons"]}
                     for a in outcome.attempts_log
                 ],
@@ -145,6 +156,7 @@ def main() -> None:
         json.dumps(
             {
                 "audio": args.audio.name,
+                "load_average": os.getloadavg(),
                 "duration_seconds": round(duration, 2),
                 "settings": {
                     "standard": _decoding(base_plan.standard_options),

@@ -185,3 +185,41 @@ def test_silence_gives_no_segments_and_full_progress(engine: FasterWhisperEngine
 def test_rejects_multichannel_audio(engine: FasterWhisperEngine) -> None:
     with pytest.raises(ValueError, match="mono"):
         engine.transcribe(np.zeros((2, 1600), dtype=np.float32), TranscribeOptions())
+
+
+# --- batched decoding (BatchedInferencePipeline), used on long audio ---------------------
+
+
+def test_batched_decoding_keeps_words_language_and_statistics(
+    engine: FasterWhisperEngine,
+) -> None:
+    """About 50 s of speech in two chunks and more, decoded two chunks at a time."""
+    clips = [*EN_CLIPS, "en/librispeech_test-clean_1995-1837-0001.wav", *EN_CLIPS[1:]]
+    gap = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    audio = np.concatenate([part for c in clips for part in (decode(TESTDATA / c), gap)])
+    reference = " ".join((TESTDATA / c).with_suffix(".txt").read_text() for c in clips)
+    seen: list[float] = []
+    t = engine.transcribe(audio, TranscribeOptions(batch_size=2), seen.append)
+    hypothesis = "".join(s.text for s in t.segments)
+    wer = word_error_rate(reference, hypothesis, "en")
+    print(f"batched: {len(t.segments)} segments, WER {wer:.3f}")
+    assert wer < 0.10, hypothesis
+    assert t.language == "en" and t.language_probability > 0.5  # detected, not assumed
+    # One segment per voiced chunk of up to 30 s, not per sentence.
+    assert 2 <= len(t.segments) <= 6
+    words = t.words
+    assert "".join(w.text for w in words) == hypothesis
+    starts = [w.start for w in words]
+    assert starts == sorted(starts)
+    assert all(0.0 <= w.start <= w.end <= t.duration_seconds for w in words)
+    # The statistics the quality check reads.
+    for seg in t.segments:
+        assert seg.avg_logprob < 0.0 and 0.0 <= seg.no_speech_prob <= 1.0
+        assert 0.0 < seg.compression_ratio < 2.4
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+
+
+def test_batched_decoding_of_silence_is_empty(engine: FasterWhisperEngine) -> None:
+    silence = np.zeros(SAMPLE_RATE * 40, dtype=np.float32)
+    t = engine.transcribe(silence, TranscribeOptions(batch_size=4))
+    assert t.segments == ()

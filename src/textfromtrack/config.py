@@ -130,6 +130,16 @@ class Settings(BaseSettings):
     vintage_vad_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     """The same for the vintage attempt, which runs on the separated vocal stem."""
 
+    batched_decoding_min_seconds: float = Field(default=120, ge=0)
+    """Audio at least this long is decoded batched (faster-whisper's BatchedInferencePipeline):
+    faster on long tracks, no gain below a few 30 s chunks (0: always sequential)."""
+
+    batched_decoding_batch_size: int = Field(default=4, ge=1, le=64)
+    """30 s chunks decoded together when batched; more costs memory, not accuracy."""
+
+    vintage_batched_decoding: bool = False
+    """Decode the vintage (vocal stem) attempt batched too, from the same length on."""
+
     export_retention_days: float = Field(default=7, gt=0)
     """Days after completion before exports and segments are deleted (then 410 Gone)."""
 

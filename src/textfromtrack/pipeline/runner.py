@@ -10,8 +10,9 @@ so a cancelled job stops at the next boundary; ``progress`` may also abort.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,28 @@ def _no_checkpoint() -> None:
     return None
 
 
+# Where an attempt's time goes, in attempts_log's "stages" and the lyrics benchmark.
+# decode: the file to samples (and the voice measure the quality check needs);
+# separate: the vocal stem, resampled for the recogniser; recognise: the engine;
+# postprocess: the quality check and lines (and, for the winner, script and pinyin).
+STAGES = ("decode", "separate", "recognise", "postprocess")
+
+
+class StageClock:
+    """Seconds per stage, added up across ``with clock.stage(name):`` blocks."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
 @dataclass(frozen=True)
 class Attempt:
     number: int
@@ -44,8 +67,13 @@ class Attempt:
     seconds: float
     separator: str | None
     report: quality.QualityReport
+    # Seconds per entry of STAGES that this attempt ran.
+    stages: dict[str, float] = field(default_factory=dict)
 
-    def log_entry(self, verdict: str) -> dict[str, Any]:
+    def log_entry(self, verdict: str, extra: dict[str, float] | None = None) -> dict[str, Any]:
+        stages = dict(self.stages)
+        for name, seconds in (extra or {}).items():
+            stages[name] = stages.get(name, 0.0) + seconds
         return {
             "attempt": self.number,
             "pipeline": self.pipeline,
@@ -53,6 +81,7 @@ class Attempt:
             "model": self.transcript.model,
             "separator": self.separator,
             "seconds": round(self.seconds, 3),
+            "stages": {k: round(v, 3) for k, v in stages.items()},
             "language": self.transcript.language,
             "quality": self.report.to_dict(),
             "verdict": verdict,
@@ -64,6 +93,8 @@ class Outcome:
     winner: Attempt  # one of ``attempts``
     attempts: list[Attempt]
     segments: list[Segment]  # the winner's, post-processed
+    # Chinese script and pinyin on the winner's lines, counted in its "postprocess".
+    postprocess_seconds: float = 0.0
 
     @property
     def degraded(self) -> bool:
@@ -75,7 +106,12 @@ class Outcome:
 
     @property
     def attempts_log(self) -> list[dict[str, Any]]:
-        return [a.log_entry("accepted" if a is self.winner else "rejected") for a in self.attempts]
+        return [
+            a.log_entry("accepted", {"postprocess": self.postprocess_seconds})
+            if a is self.winner
+            else a.log_entry("rejected")
+            for a in self.attempts
+        ]
 
 
 @dataclass(frozen=True)
@@ -127,18 +163,30 @@ def standard_attempt(
     options: TranscribeOptions,
     voiced_seconds: float | None,
     progress: ProgressCallback | None = None,
+    decode_seconds: float = 0.0,
 ) -> Attempt:
+    """``decode_seconds``: what the caller spent getting ``audio``, listed in ``stages``.
+
+    ``seconds`` stays what it always was for a standard attempt (recognition and the
+    checks, not the decode that a retry shares), so stages may add up to a bit more.
+    """
     started = time.perf_counter()
-    transcript = engine.transcribe(audio, options, progress)
-    report = quality.assess(transcript, voiced_seconds)
+    clock = StageClock()
+    clock.seconds["decode"] = decode_seconds
+    with clock.stage("recognise"):
+        transcript = engine.transcribe(audio, options, progress)
+    with clock.stage("postprocess"):
+        report = quality.assess(transcript, voiced_seconds)
+        lines = transcript_lines(transcript)
     return Attempt(
         number,
         "standard",
         transcript,
-        transcript_lines(transcript),
+        lines,
         time.perf_counter() - started,
         None,
         report,
+        clock.seconds,
     )
 
 
@@ -152,24 +200,31 @@ def vintage_attempt(
     checkpoint: Checkpoint = _no_checkpoint,
 ) -> Attempt:
     started = time.perf_counter()
-    stereo = decode_audio(audio_path, separator.sample_rate, 2)
+    clock = StageClock()
+    with clock.stage("decode"):
+        stereo = decode_audio(audio_path, separator.sample_rate, 2)
     checkpoint()
-    vocals = separator.separate_vocals(stereo, _span(progress, 0.0, 0.5))
-    del stereo
-    checkpoint()
-    stem = resample_array(vocals, separator.sample_rate, SAMPLE_RATE, 1)
-    del vocals
-    transcript = engine.transcribe(stem, options, _span(progress, 0.5, 1.0))
-    # Voice energy is judged on the stem: instruments no longer count as voice.
-    report = quality.assess(transcript, quality.voice_seconds(stem))
+    with clock.stage("separate"):
+        vocals = separator.separate_vocals(stereo, _span(progress, 0.0, 0.5))
+        del stereo
+        checkpoint()
+        stem = resample_array(vocals, separator.sample_rate, SAMPLE_RATE, 1)
+        del vocals
+    with clock.stage("recognise"):
+        transcript = engine.transcribe(stem, options, _span(progress, 0.5, 1.0))
+    with clock.stage("postprocess"):
+        # Voice energy is judged on the stem: instruments no longer count as voice.
+        report = quality.assess(transcript, quality.voice_seconds(stem))
+        lines = transcript_lines(transcript)
     return Attempt(
         number,
         "vintage",
         transcript,
-        transcript_lines(transcript),
+        lines,
         time.perf_counter() - started,
         separator.name,
         report,
+        clock.seconds,
     )
 
 
@@ -197,13 +252,21 @@ def run(
     if plan.vintage:
         attempts.append(vintage(1, progress))
     else:
+        decoding = time.perf_counter()
         audio = decode_audio(audio_path, SAMPLE_RATE, 1)
         voiced = quality.voice_seconds(audio)
+        decoded = time.perf_counter() - decoding
         checkpoint()
         # Leave room on the progress bar for a retry only when one may happen.
         share = 0.5 if plan.retry_when_poor else 1.0
         first = standard_attempt(
-            1, audio, engines.standard(), plan.standard_options, voiced, _span(progress, 0, share)
+            1,
+            audio,
+            engines.standard(),
+            plan.standard_options,
+            voiced,
+            _span(progress, 0, share),
+            decoded,
         )
         del audio
         attempts.append(first)
@@ -215,8 +278,9 @@ def run(
     for attempt in attempts[1:]:
         if quality.better(attempt.report, winner.report):
             winner = attempt
+    posting = time.perf_counter()
     segments = postprocess(winner.segments, winner.transcript.language, plan)
-    return Outcome(winner, attempts, segments)
+    return Outcome(winner, attempts, segments, time.perf_counter() - posting)
 
 
 def postprocess(segments: list[Segment], language: str, plan: JobPlan) -> list[Segment]:
@@ -239,5 +303,9 @@ def run_standard(
 ) -> Attempt:
     """One standard attempt on a file: what the benchmarks time against the engine alone."""
     checkpoint()
+    started = time.perf_counter()
     audio = decode_audio(audio_path, SAMPLE_RATE, 1)
-    return standard_attempt(1, audio, engine, options, quality.voice_seconds(audio), progress)
+    voiced = quality.voice_seconds(audio)
+    return standard_attempt(
+        1, audio, engine, options, voiced, progress, time.perf_counter() - started
+    )

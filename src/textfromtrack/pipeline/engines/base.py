@@ -30,6 +30,10 @@ class TranscribeOptions:
     no_speech_threshold: float = 0.6
     # Tokens (text) fed as context to the first window, e.g. to steer toward lyrics.
     initial_prompt: str | None = None
+    # 0 decodes window after window. Above 0: voice-detected chunks of up to 30 s are
+    # decoded this many at a time (faster-whisper's BatchedInferencePipeline), each
+    # without the previous window's text and with the first temperature only.
+    batch_size: int = 0
 
 
 class Engine(Protocol):

@@ -15,7 +15,7 @@ from typing import Any
 
 import ctranslate2  # type: ignore[import-untyped]
 import numpy as np
-from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+from faster_whisper import BatchedInferencePipeline, WhisperModel  # type: ignore[import-untyped]
 
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
@@ -100,6 +100,8 @@ class FasterWhisperEngine:
             cpu_threads=threads,
             download_root=str(download_root) if download_root is not None else None,
         )
+        # A thin wrapper over the same loaded model: no second copy of the weights.
+        self._batched: Any = BatchedInferencePipeline(self._model)
         logger.info(
             "loaded %s from %s on %s (%s, %d CPU threads)",
             model_name,
@@ -118,23 +120,33 @@ class FasterWhisperEngine:
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"expected mono audio (1-D), got shape {samples.shape}")
-        segments_iter, info = self._model.transcribe(
-            samples,
-            language=options.language,
-            task="transcribe",
-            beam_size=options.beam_size,
-            temperature=list(options.temperature),
-            condition_on_previous_text=options.condition_on_previous_text,
-            no_speech_threshold=options.no_speech_threshold,
-            word_timestamps=options.word_timestamps,
-            vad_filter=options.vad_filter,
-            vad_parameters=(
+        common: dict[str, Any] = {
+            "language": options.language,
+            "task": "transcribe",
+            "beam_size": options.beam_size,
+            "temperature": list(options.temperature),
+            "condition_on_previous_text": options.condition_on_previous_text,
+            "no_speech_threshold": options.no_speech_threshold,
+            "word_timestamps": options.word_timestamps,
+            "vad_filter": options.vad_filter,
+            # A fresh dict per call: the batched pipeline pops a key from it.
+            "vad_parameters": (
                 {**VAD_PARAMETERS, "threshold": options.vad_threshold}
                 if options.vad_filter
                 else None
             ),
-            initial_prompt=options.initial_prompt,
-        )
+            "initial_prompt": options.initial_prompt,
+        }
+        if options.batch_size > 0:
+            # The batched pipeline cuts the audio at the voice detector's pauses into
+            # chunks of up to 30 s (without it, at fixed 30 s), detects the language
+            # on the voiced audio, and returns one segment per chunk with the same
+            # statistics (avg_logprob, no_speech_prob, compression_ratio) and words.
+            segments_iter, info = self._batched.transcribe(
+                samples, batch_size=options.batch_size, **common
+            )
+        else:
+            segments_iter, info = self._model.transcribe(samples, **common)
         duration = len(samples) / SAMPLE_RATE
         segments: list[EngineSegment] = []
         done = 0.0

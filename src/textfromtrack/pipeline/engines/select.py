@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textfromtrack.config import Settings
 from textfromtrack.pipeline.engines.base import Engine
+from textfromtrack.pipeline.engines.batching import NEVER, BatchingEngine, BatchPolicy
 from textfromtrack.pipeline.online import hubs_reachable
 
 log = logging.getLogger(__name__)
@@ -15,8 +16,15 @@ log = logging.getLogger(__name__)
 BUNDLED_NAMES = {"base", "whisper-base"}
 
 
+def batch_policy(settings: Settings, vintage: bool = False) -> BatchPolicy:
+    """TFT_BATCHED_DECODING_*: the standard path always, the vintage path when enabled."""
+    if vintage and not settings.vintage_batched_decoding:
+        return NEVER
+    return BatchPolicy(settings.batched_decoding_min_seconds, settings.batched_decoding_batch_size)
+
+
 def standard_engine(settings: Settings) -> Engine:
-    return _load(settings.whisper_model, settings)
+    return BatchingEngine(_load(settings.whisper_model, settings), batch_policy(settings))
 
 
 def _load(model: str, settings: Settings) -> Engine:
@@ -52,11 +60,12 @@ def vintage_engine(settings: Settings) -> Engine:
 
     The job records the engine's ``model_name``, so it never claims a model that did not run.
     """
+    policy = batch_policy(settings, vintage=True)
     name = settings.vintage_model
     ok, why = model_availability(name)
     if ok:
         try:
-            return _load(name, settings)
+            return BatchingEngine(_load(name, settings), policy)
         except Exception as exc:  # a failed download or a broken folder
             why = f"failed to load: {exc}"
     with _vintage_lock:
@@ -68,4 +77,4 @@ def vintage_engine(settings: Settings) -> Engine:
                 why,
                 settings.whisper_model,
             )
-    return standard_engine(settings)
+    return BatchingEngine(_load(settings.whisper_model, settings), policy)
