@@ -29,6 +29,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from textfromtrack.config import Settings
 from textfromtrack.exports import formats
 from textfromtrack.pipeline import chinese
 from textfromtrack.pipeline.languages import WHISPER_LANGUAGES
@@ -69,7 +70,9 @@ CODES_BY_STATUS: Final[Mapping[int, tuple[str, ...]]] = {
 
 HIDDEN_PREFIXES: Final = ("/api/web",)
 ENVELOPE_REF: Final = "#/components/schemas/ErrorEnvelope"
-UUID_PARAMETERS: Final = frozenset({"job_id", "token_id"})
+# Not token_id: revoking is idempotent and silent, so any string answers 204 and a
+# uuid format would promise a refusal the server does not make.
+UUID_PARAMETERS: Final = frozenset({"job_id"})
 
 ERROR_ENVELOPE: Final[Json] = {
     "title": "ErrorEnvelope",
@@ -282,6 +285,8 @@ class Operation:
     summary: str | None = None
     example: Any = None  # of the success response
     request_body: Json | None = None
+    # OpenAPI links from the success response: operation id -> {parameter: expression}.
+    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 _JOB_ID = "f0c7e2d4-1b3a-4c6e-9d2f-7a8b9c0d1e2f"
@@ -408,6 +413,8 @@ def upload_body(*, keep_audio: bool) -> Json:
                     "type": "object",
                     "required": ["file"],
                     "properties": properties,
+                    # pinyin with vintage is a 400; said in both descriptions, not as a
+                    # "not" here, which schema-driven tools choke on beside a binary part.
                 },
                 "encoding": {"file": {"contentType": "application/octet-stream"}},
             }
@@ -426,6 +433,15 @@ OPERATIONS: Final[Mapping[tuple[str, str], Operation]] = {
         _merge(PAT, UPLOAD, INTERNAL),
         example=EXAMPLES["submit"],
         request_body=upload_body(keep_audio=False),
+        links={
+            op: {"job_id": "$response.body#/job_id"}
+            for op in (
+                "getTranscription",
+                "getSegments",
+                "exportTranscription",
+                "deleteTranscription",
+            )
+        },
     ),
     ("GET", V1): Operation(
         "listTranscriptions",
@@ -477,6 +493,7 @@ OPERATIONS: Final[Mapping[tuple[str, str], Operation]] = {
         "createToken",
         _merge(WEB, _invalid("body", "scopes", "unknown scope"), JSON_BODY, INTERNAL),
         "Create a personal access token (plaintext returned once)",
+        links={"revokeToken": {"token_id": "$response.body#/id"}},
     ),
     ("GET", "/api/auth/tokens"): Operation(
         "listTokens", _merge(WEB, INTERNAL), "List token metadata (never the plaintext)"
@@ -523,6 +540,8 @@ def build(app: FastAPI) -> Json:
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["ErrorEnvelope"] = copy.deepcopy(ERROR_ENVELOPE)
+    settings: Settings | None = getattr(app.state, "settings", None)
+    _registration(paths, schemas, settings)
     for method, path, operation in _operations(paths):
         spec = OPERATIONS.get((method, path))
         if spec is None:
@@ -532,6 +551,22 @@ def build(app: FastAPI) -> Json:
         _rewrite(operation, method, path, spec, schemas)
     _prune(document)
     return document
+
+
+def _registration(paths: Json, schemas: Json, settings: Settings | None) -> None:
+    """Sign-up shares login's body model but refuses more: say so in a schema of its own."""
+    operation = paths.get("/api/auth/register", {}).get("post")
+    credentials = schemas.get("Credentials")
+    if operation is None or credentials is None:
+        return
+    registration = copy.deepcopy(credentials)
+    registration["title"] = "Registration"
+    registration["properties"]["email"]["format"] = "email"
+    if settings is not None:
+        registration["properties"]["password"]["minLength"] = settings.password_min_length
+    schemas["Registration"] = registration
+    media = operation["requestBody"]["content"]["application/json"]
+    media["schema"] = {"$ref": "#/components/schemas/Registration"}
 
 
 def _operations(paths: Json) -> Iterator[tuple[str, str, Json]]:
@@ -561,10 +596,15 @@ def _rewrite(operation: Json, method: str, path: str, spec: Operation, schemas: 
     responses.pop("422", None)
     for status, error in spec.errors.items():
         responses[str(status)] = _error_response(status, error)
-    if spec.example is not None:
-        success = next(s for s in responses if s.startswith("2"))
+    success = next((s for s in responses if s.startswith("2")), None)
+    if success is not None and spec.example is not None:
         media = responses[success].setdefault("content", {}).setdefault("application/json", {})
         media["example"] = copy.deepcopy(spec.example)
+    if success is not None and spec.links:
+        responses[success]["links"] = {
+            target: {"operationId": target, "parameters": dict(parameters)}
+            for target, parameters in spec.links.items()
+        }
     operation["responses"] = dict(sorted(responses.items()))
 
 
