@@ -231,3 +231,10 @@ def test_query_parameters_are_bounded_or_enumerated(spec: dict[str, Any]) -> Non
 def test_the_document_is_built_once(client: TestClient) -> None:
     app: Any = client.app
     assert app.openapi() is app.openapi()
+
+
+def test_developer_page_names_every_final_status(client: TestClient) -> None:
+    page = client.get("/developers").text
+    assert "<code>cancelled</code> are final" in page
+    # Each polling loop stops on all three final statuses.
+    assert page.count('"cancelled"') >= 3
