@@ -11,10 +11,12 @@ from textfromtrack.deps import (
     ClientIp,
     CurrentApiCaller,
     CurrentWebCaller,
+    DatabaseDep,
     OptionalWebCaller,
     SameOrigin,
     SessionDep,
     SettingsDep,
+    in_session,
 )
 
 router = APIRouter(prefix="/api/auth", tags=["accounts"])
@@ -96,11 +98,12 @@ def current_session(caller: CurrentWebCaller, session: SessionDep) -> SessionOut
 
 
 @v1_router.get("/me", response_model=MeOut, summary="Your profile + credit balance")
-def me(caller: CurrentApiCaller, session: SessionDep, settings: SettingsDep) -> MeOut:
+async def me(caller: CurrentApiCaller, db: DatabaseDep, settings: SettingsDep) -> MeOut:
+    balance = await in_session(db, lambda session: credits.balance(session, caller.user.id))
     return MeOut(
         user_id=caller.user.id,
         email=caller.user.email,
-        credit_balance=credits.balance(session, caller.user.id),
+        credit_balance=balance,
         top_up_url=settings.top_up_url,
         scopes_granted=caller.scopes,
     )

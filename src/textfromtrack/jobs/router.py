@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
 from textfromtrack import intake
+from textfromtrack.config import Settings
 from textfromtrack.deps import (
     ClientIp,
     DatabaseDep,
@@ -14,6 +16,7 @@ from textfromtrack.deps import (
     SettingsDep,
     UploadSlotsDep,
     WriteCaller,
+    in_session,
 )
 from textfromtrack.exports import formats
 from textfromtrack.exports.responses import export_response
@@ -32,7 +35,7 @@ from textfromtrack.jobs.schemas import (
 router = APIRouter(prefix="/api/v1/transcriptions", tags=["v1"])
 
 
-def _detail(session: SessionDep, settings: SettingsDep, job: Job) -> JobOut:
+def _detail(session: Session, settings: Settings, job: Job) -> JobOut:
     fields = JobSummary.fields_of(
         job, service.credits_charged(session, [job])[job.id], settings.export_retention_days
     )
@@ -77,44 +80,61 @@ async def submit(
 
 
 @router.get("", response_model=JobList, summary="List your jobs (paginated)")
-def list_jobs(
+async def list_jobs(
     caller: ReadCaller,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     page: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = 50,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> JobList:
-    total, jobs = service.list_for_user(session, caller.user.id, page, per_page, status_filter)
-    charged = service.credits_charged(session, jobs)
-    return JobList(
-        page=page,
-        per_page=per_page,
-        total=total,
-        transcriptions=[
-            JobSummary(**JobSummary.fields_of(j, charged[j.id], settings.export_retention_days))
-            for j in jobs
-        ],
-    )
+    def read(session: Session) -> JobList:
+        total, jobs = service.list_for_user(
+            session, caller.user.id, page, per_page, status_filter, with_attempts_log=False
+        )
+        charged = service.credits_charged(session, jobs)
+        return JobList(
+            page=page,
+            per_page=per_page,
+            total=total,
+            transcriptions=[
+                JobSummary(**JobSummary.fields_of(j, charged[j.id], settings.export_retention_days))
+                for j in jobs
+            ],
+        )
+
+    return await in_session(db, read)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Poll status + metadata")
-def get_job(job_id: str, caller: ReadCaller, session: SessionDep, settings: SettingsDep) -> JobOut:
-    return _detail(session, settings, service.get_for_user(session, caller.user.id, job_id))
+async def get_job(
+    job_id: str, caller: ReadCaller, db: DatabaseDep, settings: SettingsDep
+) -> JobOut:
+    return await in_session(
+        db,
+        lambda session: _detail(
+            session, settings, service.get_for_user(session, caller.user.id, job_id)
+        ),
+    )
 
 
 @router.get("/{job_id}/segments", response_model=SegmentsOut, summary="Timestamped segments (JSON)")
-def get_segments(
-    job_id: str, caller: ReadCaller, session: SessionDep, settings: SettingsDep
+async def get_segments(
+    job_id: str, caller: ReadCaller, db: DatabaseDep, settings: SettingsDep
 ) -> SegmentsOut:
-    job = service.get_for_user(session, caller.user.id, job_id)
-    rows = service.segments_of(session, settings, job)
-    return SegmentsOut(
-        job_id=job.id,
-        language=job.language,
-        duration_seconds=round(job.duration_seconds, 3),
-        segments=[SegmentOut(index=r.index, start=r.start, end=r.end, text=r.text) for r in rows],
-    )
+    def read(session: Session) -> SegmentsOut:
+        job = service.get_for_user(session, caller.user.id, job_id)
+        rows = service.segments_of(session, settings, job)
+        return SegmentsOut(
+            job_id=job.id,
+            language=job.language,
+            duration_seconds=round(job.duration_seconds, 3),
+            segments=[
+                SegmentOut(index=r.index, start=r.start, end=r.end, text=r.text) for r in rows
+            ],
+        )
+
+    return await in_session(db, read)
 
 
 @router.get(
@@ -123,17 +143,20 @@ def get_segments(
     summary="Download TXT / SRT / LRC / JSON / VTT",
     responses={200: {"content": {t.split(";")[0]: {} for t in formats.MEDIA_TYPES.values()}}},
 )
-def export(
+async def export(
     job_id: str,
     caller: ReadCaller,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     format: Annotated[
         str, Query(description="txt, srt, lrc, json or vtt", min_length=1, max_length=16)
     ] = "txt",
 ) -> Response:
-    job = service.get_for_user(session, caller.user.id, job_id)
-    return export_response(session, settings, job, format)
+    def read(session: Session) -> Response:
+        job = service.get_for_user(session, caller.user.id, job_id)
+        return export_response(session, settings, job, format)
+
+    return await in_session(db, read)
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel or delete a job")

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from textfromtrack.accounts.models import User
 from textfromtrack.config import Settings
@@ -299,20 +299,37 @@ def credits_charged(session: Session, jobs: Sequence[Job]) -> dict[str, int]:
 
 
 def list_for_user(
-    session: Session, user_id: str, page: int, per_page: int, status: JobStatus | None
+    session: Session,
+    user_id: str,
+    page: int,
+    per_page: int,
+    status: JobStatus | None,
+    *,
+    with_attempts_log: bool = True,
 ) -> tuple[int, list[Job]]:
+    """One page of the user's jobs, newest first, and how many there are in all.
+
+    One query on the (user_id, created_at) index gives both, the total as a window
+    count; a second runs only for a page past the end. The API's list does not show
+    ``attempts_log``, so it is not even read for it.
+    """
     conditions = [Job.user_id == user_id]
     if status is not None:
         conditions.append(Job.status == status)
-    total = int(session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0)
-    jobs = session.scalars(
-        select(Job)
+    stmt = (
+        select(Job, func.count().over().label("total"))
         .where(*conditions)
         .order_by(Job.created_at.desc(), Job.id.desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
-    ).all()
-    return total, list(jobs)
+    )
+    if not with_attempts_log:
+        stmt = stmt.options(defer(Job.attempts_log))
+    rows = session.execute(stmt).all()
+    if rows:
+        return int(rows[0].total), [row[0] for row in rows]
+    total = int(session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0)
+    return total, []
 
 
 def results_expire_at(job: Job, retention_days: float) -> datetime | None:

@@ -28,6 +28,7 @@ from textfromtrack.deps import (
     SessionDep,
     SettingsDep,
     UploadSlotsDep,
+    in_session,
 )
 from textfromtrack.errors import NotFound
 from textfromtrack.exports.responses import export_response
@@ -81,23 +82,27 @@ def account(caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
 
 
 @router.get("/jobs", response_model=WebJobList)
-def list_jobs(
+async def list_jobs(
     caller: CurrentWebCaller,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     page: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = PER_PAGE,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> WebJobList:
-    total, jobs = service.list_for_user(session, caller.user.id, page, per_page, status_filter)
-    return WebJobList(
-        page=page,
-        per_page=per_page,
-        total=total,
-        # Tells the page whether to keep polling, whatever the filter shows.
-        active=service.active_count(session, caller.user.id),
-        jobs=web_jobs(session, settings, jobs),
-    )
+    def read(session: Session) -> WebJobList:
+        total, jobs = service.list_for_user(session, caller.user.id, page, per_page, status_filter)
+        return WebJobList(
+            page=page,
+            per_page=per_page,
+            total=total,
+            # Tells the page whether to keep polling, whatever the filter shows.
+            active=service.active_count(session, caller.user.id),
+            jobs=web_jobs(session, settings, jobs),
+        )
+
+    # The app polls this every 2 s per open page: one thread hop, one connection, briefly.
+    return await in_session(db, read)
 
 
 def _options(received: ReceivedUpload) -> service.SubmitOptions:
@@ -131,10 +136,15 @@ def _fresh_web_job(db: Database, settings: Settings, job: Job) -> WebJob:
 
 
 @router.get("/jobs/{job_id}", response_model=WebJob)
-def get_job(
-    job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
+async def get_job(
+    job_id: str, caller: CurrentWebCaller, db: DatabaseDep, settings: SettingsDep
 ) -> WebJob:
-    return web_job(session, settings, service.get_for_user(session, caller.user.id, job_id))
+    return await in_session(
+        db,
+        lambda session: web_job(
+            session, settings, service.get_for_user(session, caller.user.id, job_id)
+        ),
+    )
 
 
 @router.get("/jobs/{job_id}/segments", response_model=WebSegments)
