@@ -236,8 +236,11 @@ def main() -> None:
             for name, (url, tok) in targets.items():
                 results.setdefault(name, {})[str(clients)] = wrk(url, clients, args.seconds, tok)
         load_after = os.getloadavg()
-        with httpx.Client(base_url=base, timeout=30) as http:
-            job_status = http.get(f"/api/v1/transcriptions/{job_id}", headers=auth).json()
+        try:
+            with httpx.Client(base_url=base, timeout=60) as http:
+                job_status = http.get(f"/api/v1/transcriptions/{job_id}", headers=auth).json()
+        except (httpx.HTTPError, ValueError) as exc:  # a collapsed server is a result too
+            job_status = {"status": f"unreadable: {type(exc).__name__}"}
         for per_count in results.values():
             for clients, row in per_count.items():
                 row["x_hello"] = round(row["req_per_s"] / results["hello"][clients]["req_per_s"], 3)
