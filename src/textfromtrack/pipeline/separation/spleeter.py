@@ -453,7 +453,7 @@ class SpleeterSeparator:
         spans = [(f, min(block, total_frames - f)) for f in range(0, total_frames, block)]
         # Blocks queued or running: enough to keep every thread busy while this
         # thread adds up finished ones, and no more, so memory stays flat.
-        pending: deque[tuple[int, int, Future[npt.NDArray[np.float32]]]] = deque()
+        pending: deque[tuple[int, int, list[Future[Any]]]] = deque()
         limit = self.workers + 1
         try:
             for first, count in spans:
@@ -464,7 +464,7 @@ class SpleeterSeparator:
                 self._add_block(vocals, *pending.popleft(), total_frames, progress)
         finally:
             # An abort (a raising progress callback) leaves no work behind.
-            futures = [f for _, _, f in pending]
+            futures = [f for _, _, tasks in pending for f in tasks]
             for future in futures:
                 future.cancel()
             wait(futures)
@@ -472,16 +472,14 @@ class SpleeterSeparator:
             progress(1.0)
         return vocals
 
-    def _queue_block(
-        self, audio: StereoAudio, first: int, count: int
-    ) -> Future[npt.NDArray[np.float32]]:
-        """The vocal overlap-add of frames [first, first + count), computed or on its way."""
+    def _queue_block(self, audio: StereoAudio, first: int, count: int) -> list[Future[Any]]:
+        """The block's tasks; the last one gives the vocal overlap-add of its frames."""
         pool = self._pool
         if pool is None:
             with torch.inference_mode():
                 stft, batch = self._prepare(audio, first, count)
                 estimates = [self.estimate(net, batch) for net in (self.vocals, self.accompaniment)]
-                return _done(self._invert(stft, estimates[0], estimates[1], count))
+                return [_done(self._invert(stft, estimates[0], estimates[1], count))]
         # The STFT, then one task per segment and network (independent work for
         # every thread), then the inverse. Tasks that need an earlier task's
         # result wait for it; the pool takes tasks in submission order, so what
@@ -492,9 +490,10 @@ class SpleeterSeparator:
             [pool.submit(self._estimate_when_done, net, prepared, i) for i in range(segments)]
             for net in (self.vocals, self.accompaniment)
         )
-        return pool.submit(
+        inverted = pool.submit(
             _in_inference, self._invert_when_done, prepared, vocals, accompaniment, count
         )
+        return [prepared, *vocals, *accompaniment, inverted]
 
     def estimate(self, net: SpleeterUNet, batch: Tensor) -> Tensor:
         """One network's magnitude estimate for a batch of segments, in float32."""
@@ -572,11 +571,11 @@ class SpleeterSeparator:
         vocals: StereoAudio,
         first: int,
         count: int,
-        block: Future[npt.NDArray[np.float32]],
+        tasks: list[Future[Any]],
         total_frames: int,
         progress: SeparationProgress | None,
     ) -> None:
-        out = block.result()
+        out: npt.NDArray[np.float32] = tasks[-1].result()
         # Only the input's own span is kept (Spleeter's crop of the leading zeros).
         start = first * HOP - N_FFT
         lo, hi = max(start, 0), min(start + out.shape[1], vocals.shape[1])
