@@ -35,7 +35,7 @@ ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROCESSING)
 class Job(IdMixin, Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_user_created_id", "user_id", "created_at", "id"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_client_ip_status", "client_ip", "status"),
     )

@@ -309,15 +309,19 @@ def list_for_user(
 ) -> tuple[int, list[Job]]:
     """One page of the user's jobs, newest first, and how many there are in all.
 
-    One query on the (user_id, created_at) index gives both, the total as a window
-    count; a second runs only for a page past the end. The API's list does not show
+    Two queries, each on the (user_id, created_at) index: the count reads the index
+    alone, and the page reads only its own rows (a window count would make SQLite
+    materialise every job of the user first). The API's list does not show
     ``attempts_log``, so it is not even read for it.
     """
     conditions = [Job.user_id == user_id]
     if status is not None:
         conditions.append(Job.status == status)
+    total = int(session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0)
+    if total <= (page - 1) * per_page:
+        return total, []
     stmt = (
-        select(Job, func.count().over().label("total"))
+        select(Job)
         .where(*conditions)
         .order_by(Job.created_at.desc(), Job.id.desc())
         .offset((page - 1) * per_page)
@@ -325,11 +329,7 @@ def list_for_user(
     )
     if not with_attempts_log:
         stmt = stmt.options(defer(Job.attempts_log))
-    rows = session.execute(stmt).all()
-    if rows:
-        return int(rows[0].total), [row[0] for row in rows]
-    total = int(session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0)
-    return total, []
+    return total, list(session.scalars(stmt))
 
 
 def results_expire_at(job: Job, retention_days: float) -> datetime | None:
