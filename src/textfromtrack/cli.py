@@ -1,4 +1,4 @@
-"""``tft``: the operator's command line (serve, migrate, config, users, tokens, credits)."""
+"""``tft``: the operator's command line (serve, worker, migrate, config, users, tokens, credits)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,79 @@ def serve(
         )
     finally:
         db.dispose()
+
+
+@app.command()
+def worker(
+    processes: Annotated[
+        int,
+        typer.Option("--processes", "-p", min=1, help="Worker processes (each loads its models)."),
+    ] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", "-t", min=1, help="Jobs at once per process.")
+    ] = 1,
+    queues: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queues",
+            "-Q",
+            help="Queues to consume: standard, vintage (repeat or comma-separate; default both).",
+        ),
+    ] = None,
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds a stopping worker lets running jobs finish; an unfinished job is "
+            "put back to pending by the maintenance role.",
+        ),
+    ] = 60.0,
+) -> None:
+    """Run Dramatiq workers for the jobs `tft serve` sends to TFT_BROKER_URL."""
+    import os
+    import sys
+
+    from textfromtrack.queue import routing
+
+    settings = _settings()
+    if not settings.broker_url:
+        err.print("[red]TFT_BROKER_URL is not set:[/red] without a broker, `tft serve` runs jobs.")
+        raise typer.Exit(2)
+    names = [q.strip() for part in (queues or list(routing.QUEUES)) for q in part.split(",")]
+    names = [q for q in names if q]
+    for name in names:
+        if name not in routing.QUEUES:
+            raise typer.BadParameter(
+                f"unknown queue {name!r}; choose from {', '.join(routing.QUEUES)}",
+                param_hint="--queues",
+            )
+    # A worker fetches only as many messages as it has threads: a job takes minutes, and a
+    # message waiting in a busy worker's buffer is one an idle worker cannot have.
+    # Dramatiq reads this when its worker module is imported, so set it first.
+    os.environ["dramatiq_queue_prefetch"] = str(threads)  # noqa: SIM112 - Dramatiq's own name
+    import dramatiq.cli
+    import dramatiq.worker
+
+    dramatiq.worker.QUEUE_PREFETCH = threads
+    argv = [
+        "textfromtrack.queue.worker",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        "--worker-shutdown-timeout",
+        str(int(shutdown_timeout * 1000)),
+        "--queues",
+        *(routing.broker_queue_name(settings.queue_prefix, n) for n in dict.fromkeys(names)),
+    ]
+    if settings.log_level.upper() == "DEBUG":
+        argv.append("--verbose")
+    out.print(
+        f"TextFromTrack worker: {processes} process(es) x {threads} thread(s) "
+        f"on {', '.join(dict.fromkeys(names))}"
+    )
+    parser = dramatiq.cli.make_argument_parser()  # type: ignore[no-untyped-call]
+    sys.exit(dramatiq.cli.main(parser.parse_args(argv)))  # type: ignore[no-untyped-call]
 
 
 @app.command("migrate")

@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     inline_workers: int = Field(default=1, ge=0, le=64)
     """Worker threads inside ``tft serve`` when no broker is configured (0: jobs wait)."""
 
+    broker_url: str | None = None
+    """Dramatiq broker, ``redis://...`` or ``amqp://...``. Set: ``tft serve`` sends jobs there
+    and runs no inline workers; ``tft worker`` processes run them. Unset: inline workers."""
+
+    queue_prefix: str = Field(default="", pattern=r"^([A-Za-z_][A-Za-z0-9_-]*)?$")
+    """Prefix of the broker's queue names (``<prefix>.standard``, ``<prefix>.vintage``), so
+    several installations can share one broker. Empty: ``standard`` and ``vintage``."""
+
+    reconcile_grace_seconds: float = Field(default=60, gt=0)
+    """A pending job nobody has claimed for this long has its message sent again (the first
+    may have been lost while the broker was down); repeated with doubling intervals."""
+
     whisper_model: str = "base"
     """Standard model: ``base`` (bundled), a local CTranslate2 folder, or a faster-whisper name."""
 
@@ -144,7 +156,7 @@ class Settings(BaseSettings):
     """Days after completion before exports and segments are deleted (then 410 Gone)."""
 
     sweep_interval_seconds: int = Field(default=3600, ge=1)
-    """How often ``tft serve`` runs the retention sweep."""
+    """How often the maintenance role (one ``tft serve`` at a time) runs the retention sweep."""
 
     max_active_jobs_per_user: int = Field(default=2, ge=1)
     """Pending + processing jobs one account may have (the spec says 2)."""
@@ -224,6 +236,8 @@ def masked_settings(settings: Settings) -> dict[str, str]:
             out[name] = f"******** (from {source})"
         elif name == "database_url":
             out[name] = mask_url(settings.effective_database_url)
+        elif name == "broker_url" and value:
+            out[name] = mask_url(value)
         elif isinstance(value, list):
             out[name] = ",".join(str(v) for v in value)
         else:

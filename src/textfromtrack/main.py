@@ -18,9 +18,10 @@ from textfromtrack.deps import AuthCache
 from textfromtrack.errors import install_error_handlers
 from textfromtrack.intake import UploadSlots
 from textfromtrack.jobs import router as jobs_router
+from textfromtrack.jobs.upkeep import Maintenance
 from textfromtrack.media.storage import MAX_UPLOAD_BYTES
+from textfromtrack.queue import select as queue_select
 from textfromtrack.queue.base import Dispatcher
-from textfromtrack.queue.inline import InlineDispatcher, Maintenance
 from textfromtrack.tokens import router as tokens_router
 from textfromtrack.web import api as web_api
 from textfromtrack.web import errors as web_errors
@@ -60,8 +61,17 @@ def create_app(
     db = database or Database.from_settings(settings)
     owns_db = database is None
 
-    dispatcher = dispatcher or InlineDispatcher(db, settings)
-    maintenance = Maintenance(db, settings, dispatcher.enqueue) if run_maintenance else None
+    dispatcher = dispatcher or queue_select.make_dispatcher(db, settings)
+    maintenance = (
+        Maintenance(
+            db,
+            settings,
+            dispatcher.enqueue,
+            reconcile=queue_select.needs_reconciler(settings),
+        )
+        if run_maintenance
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +99,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.dispatcher = dispatcher
+    app.state.maintenance = maintenance
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     app.state.upload_slots = UploadSlots(
         settings.max_concurrent_uploads,

@@ -1,4 +1,6 @@
-"""Periodic upkeep: put back jobs of dead workers, and apply the retention policy."""
+"""Periodic upkeep: put back jobs of dead workers, and apply the retention policy.
+
+These are the passes; jobs/upkeep.py runs them in exactly one process at a time."""
 
 from __future__ import annotations
 
@@ -118,6 +120,21 @@ def pending_job_ids(db: Database, limit: int = 1000) -> list[str]:
             s.scalars(
                 select(Job.id)
                 .where(Job.status == JobStatus.PENDING)
+                .order_by(Job.created_at)
+                .limit(limit)
+            )
+        )
+
+
+def unclaimed_pending_job_ids(
+    db: Database, created_before: datetime, limit: int = 1000
+) -> list[str]:
+    """Pending jobs admitted before ``created_before``: candidates for a re-sent message."""
+    with db.session() as s:
+        return list(
+            s.scalars(
+                select(Job.id)
+                .where(Job.status == JobStatus.PENDING, Job.created_at < created_before)
                 .order_by(Job.created_at)
                 .limit(limit)
             )

@@ -35,18 +35,15 @@ class InlineDispatcher:
 
     def start(self) -> None:
         self._stop.clear()
+        # Jobs of dead workers are put back by the maintenance role (jobs/upkeep.py), which
+        # hands them to enqueue(); here only what is already pending is queued.
         try:
-            recovered = maintenance.recover_stale_jobs(self.db, self.settings)
             pending = maintenance.pending_job_ids(self.db)
         except Exception:
             # The API still starts (readiness reports the database); workers poll until it is back.
             log.exception("could not inspect jobs at start-up; workers will retry")
         else:
-            log.info(
-                "inline workers: %d; %d job(s) recovered",
-                self.settings.inline_workers,
-                len(recovered.requeued),
-            )
+            log.info("inline workers: %d", self.settings.inline_workers)
             for job_id in pending:
                 self._queue.put(job_id)
         for n in range(self.settings.inline_workers):
@@ -81,37 +78,3 @@ class InlineDispatcher:
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
-
-
-class Maintenance:
-    """Runs stale-job recovery often and the retention sweep on its interval."""
-
-    def __init__(self, db: Database, settings: Settings, requeue: Callable[[str], None]) -> None:
-        self.db, self.settings, self.requeue = db, settings, requeue
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        recover_every = max(1.0, min(30.0, self.settings.heartbeat_timeout_seconds / 2))
-        since_sweep = float(self.settings.sweep_interval_seconds)  # sweep once at start
-        while not self._stop.is_set():
-            try:
-                if since_sweep >= self.settings.sweep_interval_seconds:
-                    since_sweep = 0.0
-                    purged = maintenance.sweep_expired(self.db, self.settings)
-                    if purged:
-                        log.info("retention sweep removed results of %d job(s)", len(purged))
-                for job_id in maintenance.recover_stale_jobs(self.db, self.settings).requeued:
-                    self.requeue(job_id)
-            except Exception:
-                log.exception("maintenance pass failed; retrying later")
-            self._stop.wait(recover_every)
-            since_sweep += recover_every
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)

@@ -1,0 +1,52 @@
+"""The Dramatiq worker entry: ``tft worker`` hands this module to Dramatiq's CLI, which
+imports it in every worker process it starts.
+
+Importing it builds the broker from the environment (TFT_BROKER_URL and the rest) and
+declares one actor per queue. Each process keeps one database engine and, through
+pipeline/engines/select.py, its models loaded from the first job on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+
+import dramatiq
+
+from textfromtrack.config import Settings
+from textfromtrack.db import Database
+from textfromtrack.jobs.processing import process_job, worker_id
+from textfromtrack.queue import routing
+from textfromtrack.queue.dramatiq import ACTORS, make_broker
+
+log = logging.getLogger(__name__)
+
+settings = Settings()
+broker = make_broker(settings)
+dramatiq.set_broker(broker)
+
+
+@functools.cache
+def _database() -> Database:
+    # Built on first use, inside the worker process (never inherited across a fork).
+    return Database.from_settings(settings)
+
+
+def run(job_id: str) -> None:
+    """Claim and run one job. A duplicate or stale message finds the job claimed or
+    final and does nothing; failures are recorded on the job (and refunded) by
+    process_job, so nothing is left for Dramatiq to retry."""
+    worker = worker_id(f"dramatiq-{threading.current_thread().name}")
+    status = process_job(_database(), settings, job_id, worker)
+    if status is None:
+        log.info("job %s: not pending, message ignored", job_id)
+
+
+for _queue in routing.QUEUES:
+    dramatiq.actor(
+        actor_name=ACTORS[_queue],
+        queue_name=routing.broker_queue_name(settings.queue_prefix, _queue),
+        # Redelivery is the reconciler's business, decided on the job's row.
+        max_retries=0,
+    )(run)
