@@ -93,7 +93,36 @@ def _lrc_tag_value(value: str) -> str:
     return _clean(value).replace("[", "(").replace("]", ")")
 
 
-def to_lrc(segments: Sequence[Segment], meta: ExportMeta) -> str:
+def _joined_words(seg: Segment) -> str:
+    return " ".join("".join(w.text for w in seg.words).split())
+
+
+def lrc_words_line(seg: Segment) -> str | None:
+    """An enhanced-LRC line, ``[mm:ss.xx] <mm:ss.xx> word <mm:ss.xx> word ... <end>``, or
+    None when the segment has no word timings or its text is no longer its words (pinyin
+    or a script conversion rewrote it): then the plain line is written, never words
+    that disagree with the transcript."""
+    if not seg.words or _joined_words(seg) != " ".join(_clean(seg.text).split()):
+        return None
+    line = f"[{lrc_time(seg.start)}]"
+    spaced = True
+    for n, word in enumerate(seg.words):
+        text = _clean(word.text)
+        if not text:
+            continue
+        # Whisper marks a word that follows a space with a leading space; CJK words have
+        # none, and a player shows whatever sits between the tags, so none is added.
+        spaced = n == 0 or word.text[:1].isspace()
+        tag = f"<{lrc_time(word.start)}>"
+        line += f" {tag} {text}" if spaced else f"{tag}{text}"
+    # The last word's end closes the line, so a player knows when to stop highlighting.
+    end = f"<{lrc_time(max(seg.words[-1].end, seg.words[-1].start))}>"
+    return f"{line} {end}" if spaced else f"{line}{end}"
+
+
+def to_lrc(segments: Sequence[Segment], meta: ExportMeta, *, words: bool = False) -> str:
+    """Line-synced LRC; with ``words`` the enhanced (word-synced, "A2") form where word
+    timings exist. Plain players read the enhanced form as plain lines."""
     title = PurePath(meta.filename).stem or meta.filename
     minutes, secs = divmod(max(0, round(meta.duration_seconds)), 60)
     lines = [
@@ -104,7 +133,8 @@ def to_lrc(segments: Sequence[Segment], meta: ExportMeta) -> str:
     if meta.language:
         lines.append(f"[la:{_lrc_tag_value(meta.language)}]")
     for i, seg in enumerate(segments):
-        lines.append(f"[{lrc_time(seg.start)}]{_clean(seg.text)}")
+        enhanced = lrc_words_line(seg) if words else None
+        lines.append(enhanced or f"[{lrc_time(seg.start)}]{_clean(seg.text)}")
         next_start = segments[i + 1].start if i + 1 < len(segments) else None
         if next_start is None or next_start - seg.end >= LRC_CLEAR_GAP_SECONDS:
             lines.append(f"[{lrc_time(seg.end)}]")
@@ -149,7 +179,8 @@ def to_json(segments: Sequence[Segment], meta: ExportMeta) -> str:
     )
 
 
-def render(fmt: str, segments: Sequence[Segment], meta: ExportMeta) -> str:
+def render(fmt: str, segments: Sequence[Segment], meta: ExportMeta, *, words: bool = False) -> str:
+    """``fmt`` as text; ``words`` asks for word timings where the format has them (LRC)."""
     if fmt == "txt":
         return to_txt(segments)
     if fmt == "srt":
@@ -157,7 +188,7 @@ def render(fmt: str, segments: Sequence[Segment], meta: ExportMeta) -> str:
     if fmt == "vtt":
         return to_vtt(segments)
     if fmt == "lrc":
-        return to_lrc(segments, meta)
+        return to_lrc(segments, meta, words=words)
     if fmt == "json":
         return to_json(segments, meta)
     raise ValueError(f"unknown export format {fmt!r}")

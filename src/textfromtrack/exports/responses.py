@@ -41,13 +41,15 @@ def as_segment(row: JobSegment) -> Segment:
     )
 
 
-def export_response(session: Session, settings: Settings, job: Job, requested: str) -> Response:
+def export_response(
+    session: Session, settings: Settings, job: Job, requested: str, *, words: bool = False
+) -> Response:
     """The job's export in ``requested`` format: 400 for an unknown format (checked
     first, whatever the job's state), then 409/410 from the job's state."""
     fmt = check_format(requested)
     rows = service.segments_of(session, settings, job)
     meta = formats.ExportMeta(job.id, job.filename, job.language, job.duration_seconds)
-    body = formats.render(fmt, [as_segment(r) for r in rows], meta)
+    body = formats.render(fmt, [as_segment(r) for r in rows], meta, words=words)
     return Response(
         body.encode("utf-8"),
         media_type=formats.MEDIA_TYPES[fmt],

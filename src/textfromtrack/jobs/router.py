@@ -151,10 +151,14 @@ async def export(
     format: Annotated[
         str, Query(description="txt, srt, lrc, json or vtt", min_length=1, max_length=16)
     ] = "txt",
+    words: Annotated[
+        bool,
+        Query(description="With format=lrc: enhanced LRC, each word with its own time."),
+    ] = False,
 ) -> Response:
     def read(session: Session) -> Response:
         job = service.get_for_user(session, caller.user.id, job_id)
-        return export_response(session, settings, job, format)
+        return export_response(session, settings, job, format, words=words)
 
     return await in_session(db, read)
 

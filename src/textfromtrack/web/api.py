@@ -173,9 +173,10 @@ def export(
     session: SessionDep,
     settings: SettingsDep,
     format: Annotated[str, Query(min_length=1, max_length=16)] = "txt",
+    words: bool = False,
 ) -> Response:
     job = service.get_for_user(session, caller.user.id, job_id)
-    return export_response(session, settings, job, format)
+    return export_response(session, settings, job, format, words=words)
 
 
 @router.get("/jobs/{job_id}/audio", response_class=FileResponse)
