@@ -34,6 +34,8 @@ class TranscribeOptions:
     # decoded this many at a time (faster-whisper's BatchedInferencePipeline), each
     # without the previous window's text and with the first temperature only.
     batch_size: int = 0
+    # "transcribe" keeps the spoken language; "translate" writes English (Whisper's task).
+    task: str = "transcribe"
 
 
 class Engine(Protocol):

@@ -122,7 +122,7 @@ class FasterWhisperEngine:
             raise ValueError(f"expected mono audio (1-D), got shape {samples.shape}")
         common: dict[str, Any] = {
             "language": options.language,
-            "task": "transcribe",
+            "task": options.task,
             "beam_size": options.beam_size,
             "temperature": list(options.temperature),
             "condition_on_previous_text": options.condition_on_previous_text,
