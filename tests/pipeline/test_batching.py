@@ -36,8 +36,8 @@ def test_options_for(policy: BatchPolicy, seconds: float, asked: int, expected: 
 @pytest.mark.parametrize(
     ("env", "standard", "vintage"),
     [
-        ({}, BatchPolicy(120, 4), NEVER),
-        ({"vintage_batched_decoding": True}, BatchPolicy(120, 4), BatchPolicy(120, 4)),
+        ({}, BatchPolicy(300, 4), NEVER),
+        ({"vintage_batched_decoding": True}, BatchPolicy(300, 4), BatchPolicy(300, 4)),
         (
             {"batched_decoding_min_seconds": 0, "batched_decoding_batch_size": 8},
             BatchPolicy(0, 8),
@@ -60,7 +60,7 @@ def test_the_worker_engines_carry_the_policy(tmp_path: Path, model_cache: Path) 
     standard = select.standard_engine(settings)
     vintage = select.vintage_engine(settings)
     assert isinstance(standard, BatchingEngine) and isinstance(vintage, BatchingEngine)
-    assert standard.policy == BatchPolicy(120, 4) and vintage.policy == NEVER
+    assert standard.policy == BatchPolicy(300, 4) and vintage.policy == NEVER
     # One loaded model behind both: the wrapper holds no weights of its own.
     assert standard.inner is vintage.inner
     assert (standard.name, standard.model_name) == ("faster-whisper", "whisper-base")
