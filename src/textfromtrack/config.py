@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     A token revoked through another server, or a user suspended by ``tft users suspend``,
     is refused at most this much later here."""
 
+    openai_wait_seconds: float = Field(default=600, gt=0)
+    """How long ``/v1/audio/*`` waits for its job before answering 504 (the job goes on;
+    its id is in the message, for ``/api/v1``)."""
+
     log_level: str = "INFO"
     """Python logging level for the service."""
 

@@ -20,7 +20,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -113,6 +113,9 @@ class ReceivedUpload:
     path: Path
     filename: str
     fields: Mapping[str, str]
+    # Every value of every text field, in order (a field may repeat: OpenAI's
+    # ``timestamp_granularities[]``); ``fields`` holds the last of each.
+    repeated: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def flag(self, name: str) -> bool:
         return parse_flag(name, self.fields.get(name))
@@ -164,14 +167,18 @@ async def receive_upload(
             )
         filename = upload.filename or ""
         check_extension(filename)
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        fields = dict(items)
+        repeated: dict[str, tuple[str, ...]] = {}
+        for key, value in items:
+            repeated[key] = (*repeated.get(key, ()), value)
         path = storage.new_upload_path(data_dir, extension_of(filename))
         # The spooled part is copied under the byte limit (the body limit already cut
         # the stream); the copy is a thread's job, never the event loop's.
         await run_in_threadpool(storage.copy_limited, upload.file, path, storage.MAX_UPLOAD_BYTES)
     finally:
         await form.close()
-    return ReceivedUpload(path=path, filename=filename, fields=fields)
+    return ReceivedUpload(path=path, filename=filename, fields=fields, repeated=repeated)
 
 
 async def accept(

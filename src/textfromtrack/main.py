@@ -20,6 +20,8 @@ from textfromtrack.intake import UploadSlots
 from textfromtrack.jobs import router as jobs_router
 from textfromtrack.jobs.upkeep import Maintenance
 from textfromtrack.media.storage import MAX_UPLOAD_BYTES
+from textfromtrack.openai_compat import router as openai_router
+from textfromtrack.openai_compat.errors import OpenAIErrorsMiddleware
 from textfromtrack.queue import select as queue_select
 from textfromtrack.queue.base import Dispatcher
 from textfromtrack.tokens import router as tokens_router
@@ -28,7 +30,14 @@ from textfromtrack.web import errors as web_errors
 from textfromtrack.web import router as web_pages
 from textfromtrack.web.security import SecurityHeadersMiddleware
 
-UPLOAD_PATHS = frozenset({"/api/v1/transcriptions", "/api/web/jobs"})
+UPLOAD_PATHS = frozenset(
+    {
+        "/api/v1/transcriptions",
+        "/api/web/jobs",
+        "/v1/audio/transcriptions",
+        "/v1/audio/translations",
+    }
+)
 # JSON bodies are tiny; anything bigger than this outside uploads is a mistake or abuse.
 OTHER_BODY_LIMIT = 1024 * 1024
 
@@ -110,6 +119,8 @@ def create_app(
     web_errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit)
     app.add_middleware(SecurityHeadersMiddleware)
+    # Outside the body limit, so an upload refused for its size is OpenAI-shaped too.
+    app.add_middleware(OpenAIErrorsMiddleware)
     app.include_router(health.router)
     app.include_router(accounts_router.router)
     app.include_router(tokens_router.router)
@@ -117,6 +128,7 @@ def create_app(
     app.include_router(jobs_router.router)
     app.include_router(web_api.router)
     app.include_router(web_pages.router)
+    app.include_router(openai_router.router)
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=web_pages.HERE / "static"), name="static")

@@ -66,6 +66,11 @@ class Job(IdMixin, Base):
     # Keep the uploaded audio (beside the exports, until the retention sweep) so the
     # web app can play it back and retry it in music mode.
     keep_audio: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Decoding requests (the OpenAI-compatible surface): context text for the first
+    # window, one fixed temperature instead of the fallback ladder, and Whisper's task.
+    prompt: Mapped[str | None] = mapped_column(Text, default=None)
+    temperature: Mapped[float | None] = mapped_column(Float, default=None)
+    task: Mapped[str] = mapped_column(String(16), default="transcribe", server_default="transcribe")
 
     # Outcome.
     language: Mapped[str | None] = mapped_column(String(16), default=None)

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -130,10 +131,26 @@ class _Reporter:
             raise JobLost(self.job_id)
 
 
+def requested_decoding(job: Job) -> dict[str, Any]:
+    """What the caller asked of the decoder (OpenAI's prompt, temperature and task).
+
+    OpenAI's temperature 0 means "start at 0 and let the fallback raise it"; so does
+    ours. A higher one starts the fallback ladder there instead.
+    """
+    out: dict[str, Any] = {"task": job.task or "transcribe"}
+    if job.prompt:
+        out["initial_prompt"] = job.prompt
+    if job.temperature:
+        ladder = TranscribeOptions().temperature
+        out["temperature"] = tuple(t for t in ladder if t >= job.temperature) or (job.temperature,)
+    return out
+
+
 def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
     """Decoding settings per attempt. Why these values: see the lyrics benchmark in the README."""
+    requested = requested_decoding(job)
     standard = TranscribeOptions(
-        language=job.language_requested, vad_threshold=settings.vad_threshold
+        language=job.language_requested, vad_threshold=settings.vad_threshold, **requested
     )
     # Measured on the shared song (benchmarks/lyrics.py, README): keeping Whisper's own
     # conditioning on the previous window beat turning it off on the vocal stem (WER
@@ -142,7 +159,9 @@ def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
     # fallback stay; beam 1 looped (WER 1.39). Voice detection runs on the stem, where
     # instruments no longer count as voice, with its own threshold.
     vintage = TranscribeOptions(
-        language=job.language_requested, vad_threshold=settings.vintage_vad_threshold
+        language=job.language_requested,
+        vad_threshold=settings.vintage_vad_threshold,
+        **requested,
     )
     return runner.JobPlan(
         vintage=job.vintage,

@@ -61,6 +61,9 @@ class SubmitOptions:
     language: str | None = None
     chinese_script: str = "simplified"
     keep_audio: bool = False
+    prompt: str | None = None
+    temperature: float | None = None
+    task: str = "transcribe"
 
 
 def normalise_options(
@@ -240,6 +243,9 @@ def _admit(
         vintage=options.vintage,
         chinese_script=options.chinese_script,
         keep_audio=options.keep_audio,
+        prompt=options.prompt,
+        temperature=options.temperature,
+        task=options.task,
         attempts_log=[],
     )
     session.add(job)
