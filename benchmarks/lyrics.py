@@ -150,6 +150,9 @@ def main() -> None:
         vintage = False
         pinyin = False
         chinese_script = "original"
+        task = None  # OpenAI-surface fields: the defaults
+        prompt = None
+        temperature = None
 
     base_plan = job_plan(settings, _Job())  # type: ignore[arg-type]
     base_plan = replace(
