@@ -110,7 +110,7 @@ def test_choice(
     monkeypatch.setattr(select, "hubs_reachable", lambda: False)  # this machine is offline anyway
     settings = Settings(
         data_dir=tmp_path, separator=separator, demucs_repo=repo if with_repo else None
-    )  # type: ignore[arg-type]
+    )
     assert select.choose(settings).name == expected
 
 
