@@ -23,8 +23,14 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 run: install
 	$(BIN)/tft serve
 
+# The suite runs on TEST_WORKERS pytest-xdist processes: many tests wait on a live
+# `tft serve`, a CLI subprocess or a browser, so more workers than cores pays off.
+# Bytecode is cached for the run even where PYTHONDONTWRITEBYTECODE is set: every
+# worker and every `tft` subprocess would otherwise recompile the same modules.
+TEST_WORKERS ?= 4
+
 test: install
-	$(BIN)/python -m pytest
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 LINTED := src tests benchmarks clients/python/src examples
 

@@ -15,6 +15,11 @@ want an empty database take `database_url` alone and migrate it themselves.
 from __future__ import annotations
 
 import os
+
+# Under xdist several OpenMP pools (CTranslate2, torch; in-process and in `tft serve`
+# children, which inherit this) share two cores: idle threads that sleep instead of
+# spinning leave the CPU to the workers that have work. Set before either is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import shutil
 import sqlite3
 import uuid

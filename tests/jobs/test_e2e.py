@@ -61,7 +61,7 @@ def submit(client: TestClient, token: str, path: Path, **form: str) -> str:
 
 
 def wait(
-    client: TestClient, token: str, job_id: str, until: set[str], timeout: float = 180
+    client: TestClient, token: str, job_id: str, until: set[str], timeout: float = 300
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
