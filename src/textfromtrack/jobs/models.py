@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textfromtrack.db import Base, IdMixin, utcnow
+from textfromtrack.logs import current_request_id
 
 
 class JobStatus(enum.StrEnum):
@@ -71,6 +72,9 @@ class Job(IdMixin, Base):
     prompt: Mapped[str | None] = mapped_column(Text, default=None)
     temperature: Mapped[float | None] = mapped_column(Float, default=None)
     task: Mapped[str] = mapped_column(String(16), default="transcribe", server_default="transcribe")
+    # The request that submitted the job (its X-Request-ID, bound by logs.py while the
+    # request is served), so the worker's log lines carry it too.
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)
 
     # Outcome.
     language: Mapped[str | None] = mapped_column(String(16), default=None)

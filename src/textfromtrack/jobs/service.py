@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, defer
 
+from textfromtrack import logs
 from textfromtrack.accounts.models import User
 from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
@@ -40,6 +41,7 @@ from textfromtrack.media import storage
 from textfromtrack.media.probe import probe
 from textfromtrack.pipeline import chinese
 from textfromtrack.pipeline.languages import WHISPER_LANGUAGES
+from textfromtrack.queue import routing
 from textfromtrack.queue.base import Dispatcher
 from textfromtrack.timestamps import rfc3339
 
@@ -150,7 +152,17 @@ def admit_upload(
     except BaseException:
         storage.remove_quietly(path)
         raise
-    log.info("job %s accepted (%.1f s of audio)", job.id, job.duration_seconds)
+    logs.job_event(
+        log,
+        "accepted",
+        job.id,
+        "accepted (%.1f s of audio, %s queue)",
+        job.duration_seconds,
+        routing.queue_for(job.vintage),
+        audio_seconds=job.duration_seconds,
+        queue=routing.queue_for(job.vintage),
+        user_id=job.user_id,
+    )
     return job
 
 

@@ -3,7 +3,9 @@ imports it in every worker process it starts.
 
 Importing it builds the broker from the environment (TFT_BROKER_URL and the rest) and
 declares one actor per queue. Each process keeps one database engine and, through
-pipeline/engines/select.py, its models loaded from the first job on.
+pipeline/engines/select.py, its models loaded from the first job on. Its log lines are
+ours (TFT_LOG_FORMAT); its job metrics go to the multiprocess files that
+metrics/worker.py serves, when ``tft worker`` has a metrics port.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 
 import dramatiq
 
+from textfromtrack import logs
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.jobs.processing import process_job, worker_id
@@ -23,6 +26,8 @@ from textfromtrack.queue.dramatiq import ACTORS, make_broker
 log = logging.getLogger(__name__)
 
 settings = Settings()
+# `tft worker` passes --skip-logging: in this process stderr is Dramatiq's logging pipe.
+logs.configure(settings.log_level, settings.log_format)
 broker = make_broker(settings)
 dramatiq.set_broker(broker)
 
