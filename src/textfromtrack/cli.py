@@ -53,10 +53,10 @@ def _unit_of_work() -> Iterator[tuple[Settings, Session]]:
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """TFT_LOG_FORMAT lines with the job and request ids (textfromtrack.logs)."""
+    from textfromtrack import logs
+
+    logs.configure(settings.log_level, settings.log_format)
 
 
 @app.command()
@@ -87,6 +87,8 @@ def serve(
             port=port or settings.port,
             log_level=settings.log_level.lower(),
             proxy_headers=False,  # X-Forwarded-For is handled by TFT_TRUSTED_PROXIES
+            # JSON lines: uvicorn's own lines (and its access log) go through ours too.
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         )
     finally:
         db.dispose()
@@ -117,17 +119,46 @@ def worker(
             "put back to pending by the maintenance role.",
         ),
     ] = 60.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve /metrics for all this worker's processes on this port "
+            "(default TFT_WORKER_METRICS_PORT; unset: no metrics).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(help="Interface for --metrics-port (default TFT_WORKER_METRICS_HOST)."),
+    ] = None,
 ) -> None:
     """Run Dramatiq workers for the jobs `tft serve` sends to TFT_BROKER_URL."""
     import os
+    import shutil
     import sys
-
-    from textfromtrack.queue import routing
+    import tempfile
 
     settings = _settings()
     if not settings.broker_url:
         err.print("[red]TFT_BROKER_URL is not set:[/red] without a broker, `tft serve` runs jobs.")
         raise typer.Exit(2)
+    port = metrics_port or settings.worker_metrics_port
+    host = metrics_host or settings.worker_metrics_host
+    metrics_dir: str | None = None
+    if settings.metrics_enabled and port:
+        _check_port_free(host, port)
+        # prometheus-client's multiprocess mode: each worker process writes its counts to
+        # files here and one more Dramatiq process serves their sum. Set before anything
+        # imports prometheus_client (the worker processes are forked from this one).
+        metrics_dir = tempfile.mkdtemp(prefix="tft-worker-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ["TFT_WORKER_METRICS_PORT"] = str(port)
+        os.environ["TFT_WORKER_METRICS_HOST"] = host
+    _setup_logging(settings)
+
+    from textfromtrack.queue import routing
+
     names = [q.strip() for part in (queues or list(routing.QUEUES)) for q in part.split(",")]
     names = [q for q in names if q]
     for name in names:
@@ -155,14 +186,36 @@ def worker(
         "--queues",
         *(routing.broker_queue_name(settings.queue_prefix, n) for n in dict.fromkeys(names)),
     ]
-    if settings.log_level.upper() == "DEBUG":
-        argv.append("--verbose")
+    # Our logging (TFT_LOG_FORMAT, job and request ids), set up again by the worker module
+    # in every worker process, rather than Dramatiq's own format.
+    argv.append("--skip-logging")
+    if metrics_dir is not None:
+        argv += ["--fork-function", "textfromtrack.metrics.worker:serve"]
     out.print(
         f"TextFromTrack worker: {processes} process(es) x {threads} thread(s) "
         f"on {', '.join(dict.fromkeys(names))}"
+        + (f", metrics on http://{host}:{port}/metrics" if metrics_dir else "")
     )
     parser = dramatiq.cli.make_argument_parser()  # type: ignore[no-untyped-call]
-    sys.exit(dramatiq.cli.main(parser.parse_args(argv)))  # type: ignore[no-untyped-call]
+    try:
+        code = dramatiq.cli.main(parser.parse_args(argv))  # type: ignore[no-untyped-call]
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    sys.exit(code)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail now, not in a background process, when the metrics port is taken."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            err.print(f"[red]Cannot serve metrics on {host}:{port}:[/red] {exc.strerror or exc}")
+            raise typer.Exit(2) from exc
 
 
 @app.command("migrate")

@@ -92,6 +92,24 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     """Python logging level for the service."""
 
+    log_format: Literal["text", "json"] = "text"
+    """``text`` for people; ``json`` for machines: one object per line with time, level,
+    logger, message, and job_id and request_id when the line has them."""
+
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics at ``/metrics`` on ``tft serve`` (and on ``tft worker``
+    with a metrics port). Off: no metrics endpoint at all."""
+
+    metrics_token: SecretStr | None = None
+    """Set: ``/metrics`` answers only ``Authorization: Bearer <this>``. Unset: no credential
+    is asked (keep the port private, or set this)."""
+
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port each ``tft worker`` serves its ``/metrics`` on (``--metrics-port``); unset: none."""
+
+    worker_metrics_host: str = "127.0.0.1"
+    """Interface a worker's metrics port binds to (``0.0.0.0`` for a scraper elsewhere)."""
+
     inline_workers: int = Field(default=1, ge=0, le=64)
     """Worker threads inside ``tft serve`` when no broker is configured (0: jobs wait)."""
 
@@ -236,7 +254,9 @@ def masked_settings(settings: Settings) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in Settings.model_fields:
         value = getattr(settings, name)
-        if name == "secret_key":
+        if name == "metrics_token":
+            out[name] = "********" if value is not None else "None"
+        elif name == "secret_key":
             source = (
                 "environment" if value is not None else f"{settings.data_dir / SECRET_KEY_FILE}"
             )

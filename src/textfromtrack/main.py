@@ -19,7 +19,9 @@ from textfromtrack.errors import install_error_handlers
 from textfromtrack.intake import UploadSlots
 from textfromtrack.jobs import router as jobs_router
 from textfromtrack.jobs.upkeep import Maintenance
+from textfromtrack.logs import RequestContextMiddleware
 from textfromtrack.media.storage import MAX_UPLOAD_BYTES
+from textfromtrack.metrics import http as metrics_http
 from textfromtrack.openai_compat import router as openai_router
 from textfromtrack.openai_compat.errors import OpenAIErrorsMiddleware
 from textfromtrack.queue import select as queue_select
@@ -115,9 +117,15 @@ def create_app(
         settings.max_active_jobs_per_user,
         settings.max_active_jobs_per_ip,
     )
+    # Innermost: the route template for the metrics (whatever copied the scope on the
+    # way in), and the request id that RequestIdMiddleware (added next) chose, for logs.
+    app.add_middleware(metrics_http.RouteNoteMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     web_errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit)
+    # Outside the body limit (which answers some 413s itself), inside the OpenAI rewrite.
+    metrics_http.install(app, settings, db, dispatcher)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outside the body limit, so an upload refused for its size is OpenAI-shaped too.
     app.add_middleware(OpenAIErrorsMiddleware)

@@ -24,6 +24,7 @@ from textfromtrack.exports import files
 from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.media import storage
+from textfromtrack.metrics import jobs as job_events
 from textfromtrack.pipeline import chinese, runner
 from textfromtrack.pipeline.engines import select as engine_select
 from textfromtrack.pipeline.engines.base import TranscribeOptions
@@ -185,6 +186,12 @@ def process_job(db: Database, settings: Settings, job_id: str, worker: str) -> J
     """Run one job to its end. Returns the final status, or None when it was not ours to run."""
     if not claim(db, job_id, worker):
         return None
+    # Log lines carry the job and its request id; claimed, attempts, done or failed.
+    with job_events.running(db, job_id, worker):
+        return _run_claimed(db, settings, job_id, worker)
+
+
+def _run_claimed(db: Database, settings: Settings, job_id: str, worker: str) -> JobStatus | None:
     started = time.perf_counter()
     with db.session() as s:
         job = s.get(Job, job_id)

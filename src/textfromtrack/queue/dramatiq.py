@@ -16,6 +16,7 @@ from typing import Final
 from dramatiq import Broker, Message
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
 
+from textfromtrack import metrics
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.queue import routing
@@ -38,7 +39,7 @@ def make_broker(settings: Settings) -> Broker:
     url = settings.broker_url or ""
     middleware = [AgeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(), Retries()]
     scheme = url.partition("://")[0].lower()
-    if scheme in {"redis", "rediss", "unix"}:
+    if is_redis(url):
         import redis
         from dramatiq.brokers.redis import RedisBroker
 
@@ -55,6 +56,50 @@ def make_broker(settings: Settings) -> Broker:
         # Messages survive a broker restart; a lost one is re-sent by the reconciler anyway.
         return RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
     raise ValueError(f"TFT_BROKER_URL must start with redis:// or amqp://, not {scheme or url!r}")
+
+
+def is_redis(url: str) -> bool:
+    return url.partition("://")[0].lower() in {"redis", "rediss", "unix"}
+
+
+def queue_depths(broker: Broker, settings: Settings) -> dict[str, int]:
+    """Messages waiting on each queue (not yet fetched by a worker); raises when the
+    broker does not answer, which is what /readyz and the metrics want to know.
+
+    Redis: the length of the queue's list, read directly (Dramatiq's own qsize command
+    would register this process as one of its workers). RabbitMQ: a passive declare on a
+    short connection of its own, so no channel of the sending thread is shared.
+    """
+    names = {q: routing.broker_queue_name(settings.queue_prefix, q) for q in routing.QUEUES}
+    url = settings.broker_url or ""
+    if is_redis(url):
+        from dramatiq.brokers.redis import RedisBroker
+
+        assert isinstance(broker, RedisBroker)
+        client = broker.client
+        return {q: int(client.llen(f"{broker.namespace}:{name}")) for q, name in names.items()}
+    import pika  # type: ignore[import-untyped]
+    import pika.exceptions  # type: ignore[import-untyped]
+
+    params = pika.URLParameters(url)
+    params.socket_timeout = CONNECT_TIMEOUT_SECONDS
+    params.blocked_connection_timeout = CONNECT_TIMEOUT_SECONDS
+    params.connection_attempts = 1
+    connection = pika.BlockingConnection(params)
+    try:
+        depths: dict[str, int] = {}
+        channel = connection.channel()
+        for q, name in names.items():
+            try:
+                declared = channel.queue_declare(queue=name, passive=True)
+                depths[q] = int(declared.method.message_count)
+            except pika.exceptions.ChannelClosedByBroker:
+                # Not declared yet: no worker has consumed it and nothing was sent.
+                depths[q] = 0
+                channel = connection.channel()
+        return depths
+    finally:
+        connection.close()
 
 
 def message_for(settings: Settings, job_id: str, queue_name: str) -> Message[None]:
@@ -85,6 +130,7 @@ class DramatiqDispatcher:
             name = routing.queue_of_job(self.db, job_id)
             self.broker.enqueue(message_for(self.settings, job_id, name))
         except Exception as exc:
+            metrics.BROKER_SEND_FAILURES.inc()
             log.warning(
                 "job %s: could not send its message (%s: %s); the reconciler will send it again",
                 job_id,
