@@ -73,7 +73,9 @@ def test_submit_accepts_audio_and_debits_one_credit(
     assert abs(body["duration_seconds"] - expected) < 0.1
     assert balance(database, account.user_id) == 9
     stored = uploads(settings.data_dir)
-    assert len(stored) == 1 and stored[0].name != name and len(stored[0].stem.rsplit("-", 1)[1]) == 32
+    assert (
+        len(stored) == 1 and stored[0].name != name and len(stored[0].stem.rsplit("-", 1)[1]) == 32
+    )
     job = client.get(f"{URL}/{body['job_id']}", headers=bearer(token)).json()
     assert job["status"] == "pending" and job["filename"] == name and job["credits_charged"] == 1
     assert job["attempts_log"] == [] and job["progress"] == 0
