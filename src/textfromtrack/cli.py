@@ -59,6 +59,14 @@ def _setup_logging(settings: Settings) -> None:
     logs.configure(settings.log_level, settings.log_format)
 
 
+def _banner(settings: Settings, line: str) -> None:
+    """The start-up line: printed for people, a log line when every line must be JSON."""
+    if settings.log_format == "json":
+        logging.getLogger("textfromtrack.cli").info(line)
+    else:
+        out.print(line)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default TFT_HOST).")] = None,
@@ -76,9 +84,10 @@ def serve(
     # /readyz inspects the migration state on every probe; keep that out of the log.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     application = create_app(settings, db)
-    out.print(
+    _banner(
+        settings,
         f"TextFromTrack on http://{host or settings.host}:{port or settings.port} "
-        f"(API docs at /docs, database {db.engine.dialect.name})"
+        f"(API docs at /docs, database {db.engine.dialect.name})",
     )
     try:
         uvicorn.run(
@@ -191,10 +200,11 @@ def worker(
     argv.append("--skip-logging")
     if metrics_dir is not None:
         argv += ["--fork-function", "textfromtrack.metrics.worker:serve"]
-    out.print(
+    _banner(
+        settings,
         f"TextFromTrack worker: {processes} process(es) x {threads} thread(s) "
         f"on {', '.join(dict.fromkeys(names))}"
-        + (f", metrics on http://{host}:{port}/metrics" if metrics_dir else "")
+        + (f", metrics on http://{host}:{port}/metrics" if metrics_dir else ""),
     )
     parser = dramatiq.cli.make_argument_parser()  # type: ignore[no-untyped-call]
     try:
