@@ -298,3 +298,16 @@ def test_worker_metrics_on_redis_and_readiness_when_the_broker_goes(
         "standard",
         "vintage",
     }
+
+
+def test_a_server_can_stay_ready_while_its_broker_is_down(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    env = {"TFT_BROKER_URL": f"redis://127.0.0.1:{closed}/0", "TFT_READY_NEEDS_BROKER": "false"}
+    with live_server(tmp_path, model_cache, env) as server:
+        ready = httpx.get(f"{server.url}/readyz", timeout=30)
+        assert ready.status_code == 200 and ready.json()["broker"] == "unreachable"
+        assert value(scrape(f"{server.url}/metrics"), "tft_broker_up") == 0

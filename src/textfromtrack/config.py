@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     """``text`` for people; ``json`` for machines: one object per line with time, level,
     logger, message, and job_id and request_id when the line has them."""
 
+    ready_needs_broker: bool = True
+    """With a broker: ``/readyz`` answers 503 while it is unreachable. Off: the server stays
+    ready (uploads are accepted and stay pending; the reconciler sends them once it is
+    back) and ``/readyz`` names the broker as unreachable in its 200 answer."""
+
     metrics_enabled: bool = True
     """Serve Prometheus metrics at ``/metrics`` on ``tft serve`` (and on ``tft worker``
     with a metrics port). Off: no metrics endpoint at all."""

@@ -65,7 +65,8 @@ def readyz(
         if not schema_is_current(db):
             problems["migrations"] = "behind"
             messages.append("Database migrations are not at head; run `tft migrate`.")
-    if broker := _broker_problem(settings, dispatcher):
+    broker = _broker_problem(settings, dispatcher)
+    if broker and settings.ready_needs_broker:
         problems["broker"] = broker
         messages.append("Broker unreachable.")
     if storage := _storage_problem(settings):
@@ -79,6 +80,6 @@ def readyz(
         "status": "ready",
         "database": db.engine.dialect.name,
         "migrations": "head",
-        "broker": "ok" if settings.broker_url else "none",
+        "broker": "unreachable" if broker else "ok" if settings.broker_url else "none",
         "storage": "ok",
     }
