@@ -66,6 +66,9 @@ CODES_BY_STATUS: Final[Mapping[int, tuple[str, ...]]] = {
     429: ("rate_limited",),
     500: ("internal_error",),
     503: ("internal_error",),
+    # Only on the OpenAI-compatible surface (/v1/audio/*, outside this document): the
+    # server-side wait for a job ran out; the job goes on.
+    504: ("internal_error",),
 }
 
 HIDDEN_PREFIXES: Final = ("/api/web",)

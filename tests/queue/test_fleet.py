@@ -227,7 +227,13 @@ def test_message_lost_at_submit_is_sent_again_by_the_reconciler(
 ) -> None:
     env = _env(tmp_path, database_url, redis_url, queue_prefix)
     # The second server's broker is unreachable: its sends fail, the job stays pending.
-    broken = {**env, "TFT_BROKER_URL": f"redis://127.0.0.1:{closed_port()}/0"}
+    # Ready all the same (the test waits for /readyz): its uploads stay pending for the
+    # reconciler, which is what this test is about.
+    broken = {
+        **env,
+        "TFT_BROKER_URL": f"redis://127.0.0.1:{closed_port()}/0",
+        "TFT_READY_NEEDS_BROKER": "false",
+    }
     db = Database(database_url)
     with (
         live_server(tmp_path / "serve-ok", model_cache, env) as holder,
