@@ -159,7 +159,7 @@ def segments_document(
                     "start": round(w.start, 3),
                     "end": round(w.end, 3),
                     "text": w.text.strip(),
-                    "probability": round(w.probability, 4),
+                    "probability": None if w.probability is None else round(w.probability, 4),
                 }
                 for w in s.words
             ]

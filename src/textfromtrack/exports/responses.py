@@ -35,7 +35,13 @@ def as_segment(row: JobSegment) -> Segment:
         end=row.end,
         text=row.text,
         words=tuple(
-            Word(start=float(w[0]), end=float(w[1]), text=str(w[2]), probability=float(w[3]))
+            Word(
+                start=float(w[0]),
+                end=float(w[1]),
+                text=str(w[2]),
+                # null: the engine gave no word probability (a remote OpenAI-compatible one).
+                probability=None if w[3] is None else float(w[3]),
+            )
             for w in (row.words or [])
         ),
     )

@@ -278,7 +278,12 @@ def _finish(
                     end=round(seg.end, 3),
                     text=seg.text,
                     words=[
-                        [round(w.start, 3), round(w.end, 3), w.text, round(w.probability, 4)]
+                        [
+                            round(w.start, 3),
+                            round(w.end, 3),
+                            w.text,
+                            None if w.probability is None else round(w.probability, 4),
+                        ]
                         for w in seg.words
                     ],
                 )

@@ -27,7 +27,7 @@ def text_of(segments: Sequence[Segment]) -> str:
 
 
 def _avg_logprob(segment: Segment) -> float:
-    probs = [w.probability for w in segment.words if w.probability > 0]
+    probs = [w.probability for w in segment.words if w.probability and w.probability > 0]
     return round(sum(math.log(p) for p in probs) / len(probs), 4) if probs else 0.0
 
 

@@ -24,7 +24,8 @@ Score (documented here because attempts_log shows it)::
     fullness   = 1 - emptiness_penalty
     confidence = mean of the available ramps
                  ramp(avg_logprob, -1.5 -> -0.3) and ramp(mean word probability, 0.2 -> 0.8)
-                 (1.0 when the transcript has no segments)
+                 (1.0 when the transcript has no segments; 0.5 when its engine
+                 reported neither statistic: unknown is neither sure nor unsure)
     raw        = useful * fullness * (0.5 + 0.5 * confidence)
     score      = 0.5 + 0.5 * raw   when no hard reason fires
                = 0.5 * raw         when the report is poor
@@ -471,24 +472,45 @@ class Confidence:
     avg_logprob: float | None  # segments' avg_logprob weighted by duration
     mean_word_probability: float | None  # over all words
     no_speech_prob: float | None  # segments' no_speech_prob weighted by duration
+    # The transcript has text but its engine reported none of these statistics (a
+    # remote server that leaves them out): unknown, which is not the same as sure.
+    unknown: bool = False
+
+
+# The confidence score of a transcript whose engine gave no statistics: halfway, so it
+# neither outranks an attempt the decoder was sure of nor loses to one it doubted.
+UNKNOWN_CONFIDENCE = 0.5
+
+
+def _weighted(pairs: list[tuple[float, float | None]]) -> float | None:
+    """Mean of the known values, weighted (equally when all weights are zero)."""
+    known = [(w, v) for w, v in pairs if v is not None]
+    if not known:
+        return None
+    total = sum(w for w, _ in known)
+    if total <= 0:
+        return sum(v for _, v in known) / len(known)  # all zero-length: weigh them equally
+    return sum(w * v for w, v in known) / total
 
 
 def confidence(transcript: Transcript) -> Confidence:
-    """The decoder's own certainty; None where the transcript has nothing to average."""
+    """The decoder's own certainty; None where nothing was reported to average.
+
+    Statistics an engine left out (None) are skipped, never read as 0 or as certain.
+    """
     segments = [s for s in transcript.segments if s.text.strip()]
-    words = [w for s in segments for w in s.words]
-    word_probability = sum(w.probability for w in words) / len(words) if words else None
+    probabilities = [w.probability for s in segments for w in s.words if w.probability is not None]
+    word_probability = sum(probabilities) / len(probabilities) if probabilities else None
     if not segments:
         return Confidence(None, word_probability, None)
     weights = [max(s.end - s.start, 0.0) for s in segments]
-    if sum(weights) <= 0:
-        weights = [1.0] * len(segments)  # all zero-length: weigh them equally
-    total = sum(weights)
+    avg_logprob = _weighted([(w, s.avg_logprob) for w, s in zip(weights, segments, strict=True)])
+    no_speech = _weighted([(w, s.no_speech_prob) for w, s in zip(weights, segments, strict=True)])
     return Confidence(
-        avg_logprob=sum(w * s.avg_logprob for w, s in zip(weights, segments, strict=True)) / total,
+        avg_logprob=avg_logprob,
         mean_word_probability=word_probability,
-        no_speech_prob=sum(w * s.no_speech_prob for w, s in zip(weights, segments, strict=True))
-        / total,
+        no_speech_prob=no_speech,
+        unknown=avg_logprob is None and word_probability is None,
     )
 
 
@@ -498,13 +520,19 @@ def _ramp(value: float, low: float, high: float) -> float:
 
 
 def confidence_score(conf: Confidence) -> float:
-    """Confidence as 0..1: the mean of the ramps of the statistics that exist."""
+    """Confidence as 0..1: the mean of the ramps of the statistics that exist.
+
+    With none: ``UNKNOWN_CONFIDENCE`` when the engine did not report them, 1.0 when
+    there was no text to be unsure of (emptiness is judged on its own).
+    """
     parts: list[float] = []
     if conf.avg_logprob is not None:
         parts.append(_ramp(conf.avg_logprob, -1.5, -0.3))
     if conf.mean_word_probability is not None:
         parts.append(_ramp(conf.mean_word_probability, 0.2, 0.8))
-    return sum(parts) / len(parts) if parts else 1.0
+    if parts:
+        return sum(parts) / len(parts)
+    return UNKNOWN_CONFIDENCE if conf.unknown else 1.0
 
 
 def is_low_confidence(conf: Confidence, thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> bool:
@@ -574,9 +602,9 @@ def assess(
 
     repetition = repetition_metrics(text, lines)
     # Segments Whisper could not decode out of a loop: their own ratio (or the one the
-    # engine measured on their 30 s window) is above Whisper's 2.4.
+    # engine measured on their 30 s window, when it reported one) is above Whisper's 2.4.
     compressed = [
-        max(s.compression_ratio, compression_ratio(line)) > thresholds.max_compression_ratio
+        max(s.compression_ratio or 0.0, compression_ratio(line)) > thresholds.max_compression_ratio
         for s, line in zip(segments, lines, strict=True)
     ]
     in_runs = _loop_run_mask(lines, thresholds.max_line_run)

@@ -11,7 +11,9 @@ class Word:
     end: float
     # Whisper's word text keeps its leading space (" hello"); joining words rebuilds the line.
     text: str
-    probability: float = 1.0
+    # None: the engine gave no probability (OpenAI's verbose_json words carry none);
+    # the quality check then leaves the word out instead of reading it as certain.
+    probability: float | None = 1.0
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,19 @@ class Segment:
 
 @dataclass(frozen=True)
 class EngineSegment:
-    """A segment as the recogniser returned it, with the statistics the quality check reads."""
+    """A segment as the recogniser returned it, with the statistics the quality check reads.
+
+    A statistic is None when the engine did not report it (a remote server may leave
+    any of them out): unknown, which the quality check neither trusts nor penalises.
+    """
 
     start: float
     end: float
     text: str
     words: tuple[Word, ...] = field(default=())
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-    compression_ratio: float = 1.0
+    avg_logprob: float | None = 0.0
+    no_speech_prob: float | None = 0.0
+    compression_ratio: float | None = 1.0
 
 
 @dataclass(frozen=True)
