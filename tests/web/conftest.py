@@ -25,7 +25,7 @@ from textfromtrack.db import Database
 from textfromtrack.jobs import processing
 from textfromtrack.jobs.models import JobStatus
 from textfromtrack.pipeline import runner
-from textfromtrack.pipeline.engines.base import Audio, ProgressCallback, TranscribeOptions
+from textfromtrack.pipeline.engines.base import AudioInput, ProgressCallback, TranscribeOptions
 from textfromtrack.pipeline.separation.base import SeparationProgress, StereoAudio
 from textfromtrack.pipeline.types import EngineSegment, Transcript, Word
 
@@ -95,9 +95,12 @@ class FakeEngine:
         self.lines = lines
 
     def transcribe(
-        self, audio: Audio, options: TranscribeOptions, progress: ProgressCallback | None = None
+        self,
+        audio: AudioInput,
+        options: TranscribeOptions,
+        progress: ProgressCallback | None = None,
     ) -> Transcript:
-        duration = len(audio) / 16_000
+        duration = audio.duration_seconds
         step = duration / max(1, len(self.lines))
         segments = []
         for n, line in enumerate(self.lines):

@@ -21,6 +21,7 @@ from textfromtrack.pipeline import chinese, pinyin, quality
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
     Audio,
+    AudioInput,
     Engine,
     ProgressCallback,
     TranscribeOptions,
@@ -158,7 +159,7 @@ def _span(progress: ProgressCallback | None, start: float, end: float) -> Progre
 
 def standard_attempt(
     number: int,
-    audio: Audio,
+    audio: AudioInput | Audio,
     engine: Engine,
     options: TranscribeOptions,
     voiced_seconds: float | None,
@@ -167,6 +168,9 @@ def standard_attempt(
 ) -> Attempt:
     """``decode_seconds``: what the caller spent getting ``audio``, listed in ``stages``.
 
+    ``audio`` carries the upload's path when there is one, for an engine that sends the
+    file (the OpenAI-compatible one) rather than reading the samples.
+
     ``seconds`` stays what it always was for a standard attempt (recognition and the
     checks, not the decode that a retry shares), so stages may add up to a bit more.
     """
@@ -174,7 +178,7 @@ def standard_attempt(
     clock = StageClock()
     clock.seconds["decode"] = decode_seconds
     with clock.stage("recognise"):
-        transcript = engine.transcribe(audio, options, progress)
+        transcript = engine.transcribe(AudioInput.of(audio), options, progress)
     with clock.stage("postprocess"):
         report = quality.assess(transcript, voiced_seconds)
         lines = transcript_lines(transcript)
@@ -211,7 +215,7 @@ def vintage_attempt(
         stem = resample_array(vocals, separator.sample_rate, SAMPLE_RATE, 1)
         del vocals
     with clock.stage("recognise"):
-        transcript = engine.transcribe(stem, options, _span(progress, 0.5, 1.0))
+        transcript = engine.transcribe(AudioInput.of(stem), options, _span(progress, 0.5, 1.0))
     with clock.stage("postprocess"):
         # Voice energy is judged on the stem: instruments no longer count as voice.
         report = quality.assess(transcript, quality.voice_seconds(stem))
@@ -253,22 +257,24 @@ def run(
         attempts.append(vintage(1, progress))
     else:
         decoding = time.perf_counter()
-        audio = decode_audio(audio_path, SAMPLE_RATE, 1)
-        voiced = quality.voice_seconds(audio)
+        # Decoded once: for the voice measure here and for a local engine; a remote
+        # engine sends the file itself.
+        source = AudioInput(audio_path)
+        voiced = quality.voice_seconds(source.samples)
         decoded = time.perf_counter() - decoding
         checkpoint()
         # Leave room on the progress bar for a retry only when one may happen.
         share = 0.5 if plan.retry_when_poor else 1.0
         first = standard_attempt(
             1,
-            audio,
+            source,
             engines.standard(),
             plan.standard_options,
             voiced,
             _span(progress, 0, share),
             decoded,
         )
-        del audio
+        source.release()
         attempts.append(first)
         if plan.retry_when_poor and first.report.poor:
             checkpoint()
@@ -304,8 +310,8 @@ def run_standard(
     """One standard attempt on a file: what the benchmarks time against the engine alone."""
     checkpoint()
     started = time.perf_counter()
-    audio = decode_audio(audio_path, SAMPLE_RATE, 1)
-    voiced = quality.voice_seconds(audio)
+    source = AudioInput(audio_path)
+    voiced = quality.voice_seconds(source.samples)
     return standard_attempt(
-        1, audio, engine, options, voiced, progress, time.perf_counter() - started
+        1, source, engine, options, voiced, progress, time.perf_counter() - started
     )

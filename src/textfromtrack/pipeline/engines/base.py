@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -38,13 +40,61 @@ class TranscribeOptions:
     task: str = "transcribe"
 
 
+class AudioInput:
+    """What an engine transcribes: the audio as 16 kHz mono samples and, when it came
+    from a file, that file.
+
+    A local engine reads ``samples``; a remote one sends ``path`` (the upload as it
+    was stored, so nothing is decoded only to be encoded again). The samples are
+    decoded from the file on first use and kept, so the pipeline (which measures the
+    voice energy on them) and the engine share one decode.
+    """
+
+    def __init__(self, path: Path | None = None, samples: Audio | None = None) -> None:
+        if path is None and samples is None:
+            raise ValueError("AudioInput needs a file, samples, or both")
+        self.path = path
+        self._samples = samples
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, audio: AudioInput | Audio) -> AudioInput:
+        """``audio`` as an AudioInput: samples alone (a vocal stem, a test) are wrapped."""
+        return audio if isinstance(audio, AudioInput) else cls(samples=audio)
+
+    @property
+    def samples(self) -> Audio:
+        with self._lock:
+            if self._samples is None:
+                assert self.path is not None
+                # Imported here: a remote engine's process may never need FFmpeg's decoder.
+                from textfromtrack.media.decode import decode_audio
+
+                self._samples = decode_audio(self.path, SAMPLE_RATE, 1)
+            return self._samples
+
+    @property
+    def decoded(self) -> bool:
+        return self._samples is not None
+
+    @property
+    def duration_seconds(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+    def release(self) -> None:
+        """Drop the decoded samples (ten minutes are 38 MB) once nobody needs them."""
+        with self._lock:
+            if self.path is not None:
+                self._samples = None
+
+
 class Engine(Protocol):
     name: str  # e.g. "faster-whisper"
     model_name: str  # what the job reports, e.g. "whisper-base"
 
     def transcribe(
         self,
-        audio: Audio,
+        audio: AudioInput,
         options: TranscribeOptions,
         progress: ProgressCallback | None = None,
     ) -> Transcript: ...

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from textfromtrack.pipeline.engines.base import (
-    SAMPLE_RATE,
     Audio,
+    AudioInput,
     Engine,
     ProgressCallback,
     TranscribeOptions,
@@ -54,9 +54,10 @@ class BatchingEngine:
 
     def transcribe(
         self,
-        audio: Audio,
+        audio: AudioInput | Audio,
         options: TranscribeOptions,
         progress: ProgressCallback | None = None,
     ) -> Transcript:
-        seconds = len(audio) / SAMPLE_RATE
-        return self.inner.transcribe(audio, self.policy.options_for(options, seconds), progress)
+        source = AudioInput.of(audio)
+        options = self.policy.options_for(options, source.duration_seconds)
+        return self.inner.transcribe(source, options, progress)

@@ -20,6 +20,7 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel  # type: ignor
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
     Audio,
+    AudioInput,
     ProgressCallback,
     TranscribeOptions,
 )
@@ -113,11 +114,12 @@ class FasterWhisperEngine:
 
     def transcribe(
         self,
-        audio: Audio,
+        audio: AudioInput | Audio,
         options: TranscribeOptions,
         progress: ProgressCallback | None = None,
     ) -> Transcript:
-        samples = np.asarray(audio, dtype=np.float32)
+        # Bare samples are accepted too (tests, benchmarks); a job passes an AudioInput.
+        samples = np.asarray(AudioInput.of(audio).samples, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"expected mono audio (1-D), got shape {samples.shape}")
         common: dict[str, Any] = {
