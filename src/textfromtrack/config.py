@@ -130,6 +130,39 @@ class Settings(BaseSettings):
     """A pending job nobody has claimed for this long has its message sent again (the first
     may have been lost while the broker was down); repeated with doubling intervals."""
 
+    engine: Literal["local", "openai"] = "local"
+    """Recogniser of the standard attempt: ``local`` (faster-whisper, ``TFT_WHISPER_MODEL``)
+    or ``openai`` (an OpenAI-compatible ``/audio/transcriptions``, ``TFT_OPENAI_*``). Vintage
+    attempts and the automatic retry always run locally."""
+
+    openai_base_url: str = "https://api.openai.com/v1"
+    """Base URL of the OpenAI-compatible API (``/audio/transcriptions`` is appended), e.g.
+    another TextFromTrack's ``http://host:8000/v1``."""
+
+    openai_api_key: SecretStr | None = None
+    """Bearer key for that API (another TextFromTrack: a personal access token). Never shown
+    or logged; unset sends no Authorization header."""
+
+    openai_model: str = "whisper-1"
+    """``model`` asked of that API; the job reports the model its answer names, else this."""
+
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries after a 429, 5xx or failed connection (so 1 + this many calls), unless the
+    answer says ``x-should-retry: false``. Each waits Retry-After, else a doubling backoff."""
+
+    openai_retry_base_seconds: float = Field(default=1.0, ge=0)
+    """First backoff wait; it doubles per retry up to ``TFT_OPENAI_RETRY_MAX_WAIT_SECONDS``."""
+
+    openai_retry_max_wait_seconds: float = Field(default=60, ge=0)
+    """Longest wait before a retry; a Retry-After asking for longer fails the attempt now."""
+
+    openai_timeout_seconds: float = Field(default=600, gt=0)
+    """Seconds to send the file and to wait for each read of the answer (a transcription
+    takes a while; another TextFromTrack answers when its job is done)."""
+
+    openai_connect_timeout_seconds: float = Field(default=10, gt=0)
+    """Seconds to connect to that API."""
+
     whisper_model: str = "base"
     """Standard model: ``base`` (bundled), a local CTranslate2 folder, or a faster-whisper name."""
 
@@ -259,16 +292,17 @@ def masked_settings(settings: Settings) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in Settings.model_fields:
         value = getattr(settings, name)
-        if name == "metrics_token":
-            out[name] = "********" if value is not None else "None"
-        elif name == "secret_key":
+        if name == "secret_key":
             source = (
                 "environment" if value is not None else f"{settings.data_dir / SECRET_KEY_FILE}"
             )
             out[name] = f"******** (from {source})"
+        elif isinstance(value, SecretStr):
+            # Any secret that is set (metrics_token, openai_api_key, ...): never its value.
+            out[name] = "********"
         elif name == "database_url":
             out[name] = mask_url(settings.effective_database_url)
-        elif name == "broker_url" and value:
+        elif name in ("broker_url", "openai_base_url") and value:
             out[name] = mask_url(value)
         elif isinstance(value, list):
             out[name] = ",".join(str(v) for v in value)

@@ -38,6 +38,18 @@ WHISPER_LANGUAGE_NAMES = {
 }  # fmt: skip
 
 
+_CODES_BY_NAME = {name: code for code, name in WHISPER_LANGUAGE_NAMES.items()}
+
+
+def language_code(name_or_code: str) -> str | None:
+    """The code for Whisper's English name ("english" -> "en") or for a code itself
+    ("EN" -> "en"); None when it is neither (OpenAI's verbose_json reports names)."""
+    key = name_or_code.strip().lower()
+    if key in WHISPER_LANGUAGES:
+        return key
+    return _CODES_BY_NAME.get(key)
+
+
 def language_name(code: str | None) -> str:
     """Whisper's English name for ``code`` ("en" -> "english"); the code itself if unknown."""
     if not code:

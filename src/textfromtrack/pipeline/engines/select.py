@@ -1,4 +1,9 @@
-"""Which engine a worker uses, from the settings. Loading happens once per process."""
+"""Which engine a worker uses, from the settings. Loading happens once per process.
+
+The standard attempt runs ``TFT_ENGINE``: the local faster-whisper model, or an
+OpenAI-compatible server. Vintage attempts (asked for, or the automatic retry of a
+poor standard one) always run locally: separation and the vintage model are ours.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import logging
 import threading
 from pathlib import Path
 
-from textfromtrack.config import Settings
+from textfromtrack.config import Settings, mask_url
 from textfromtrack.pipeline.engines.base import Engine
 from textfromtrack.pipeline.engines.batching import NEVER, BatchingEngine, BatchPolicy
+from textfromtrack.pipeline.engines.openai import OpenAIConfig, OpenAIEngine
 from textfromtrack.pipeline.online import hubs_reachable
 
 log = logging.getLogger(__name__)
@@ -24,7 +30,38 @@ def batch_policy(settings: Settings, vintage: bool = False) -> BatchPolicy:
 
 
 def standard_engine(settings: Settings) -> Engine:
+    if settings.engine == "openai":
+        return openai_engine(settings)
     return BatchingEngine(_load(settings.whisper_model, settings), batch_policy(settings))
+
+
+def openai_config(settings: Settings) -> OpenAIConfig:
+    key = settings.openai_api_key
+    return OpenAIConfig(
+        base_url=settings.openai_base_url,
+        api_key=key.get_secret_value() if key is not None else None,
+        model=settings.openai_model,
+        max_retries=settings.openai_max_retries,
+        retry_base_seconds=settings.openai_retry_base_seconds,
+        retry_max_wait_seconds=settings.openai_retry_max_wait_seconds,
+        timeout_seconds=settings.openai_timeout_seconds,
+        connect_timeout_seconds=settings.openai_connect_timeout_seconds,
+    )
+
+
+_openai_lock = threading.Lock()
+_openai_logged: set[tuple[str, str]] = set()
+
+
+def openai_engine(settings: Settings) -> Engine:
+    """Nothing to load: a client per call. Said once per process, without the key."""
+    config = openai_config(settings)
+    shown = (mask_url(config.base_url), config.model)
+    with _openai_lock:
+        if shown not in _openai_logged:
+            _openai_logged.add(shown)
+            log.info("standard attempts use the OpenAI-compatible API at %s (model %s)", *shown)
+    return OpenAIEngine(config)
 
 
 def _load(model: str, settings: Settings) -> Engine:
