@@ -43,6 +43,7 @@ MB = 1024 * 1024
 
 @dataclass
 class Call:
+    path: str
     filename: str
     content_type: str
     size: int
@@ -129,6 +130,7 @@ class Upstream:
         fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         self.calls.append(
             Call(
+                path=request.url.path,
                 filename=upload.filename or "",
                 content_type=upload.content_type or "",
                 size=len(data),
@@ -322,6 +324,28 @@ def test_a_20_mb_wav_arrives_unchanged(fleet: Fleet, tmp_path: Path) -> None:
     a_job = _get(fleet.a, fleet.a_token_b2, "/transcriptions")["transcriptions"][0]
     assert a_job["filename"] == "audio.wav"
     assert a_job["duration_seconds"] == pytest.approx(seconds, abs=0.01)
+
+
+def test_a_translation_goes_to_the_translations_endpoint(fleet: Fleet, tmp_path: Path) -> None:
+    # B's own OpenAI surface in front, so the job asks for Whisper's translate task.
+    clip = write_tone(tmp_path / "tone.flac", 3.0)
+    fleet.upstream.expect(Reply("canned"))
+    with clip.open("rb") as fh:
+        r = httpx.post(
+            f"{fleet.b2.url}/v1/audio/translations",
+            headers=_auth(fleet.b2.new_token()),
+            data={"model": "whisper-1", "prompt": "Canned words."},
+            files={"file": ("tone.flac", fh)},
+            timeout=120,
+        )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"text": "Canned words arrive."}
+    (call,) = fleet.upstream.calls
+    assert call.path == "/v1/audio/translations"
+    fields = dict(call.fields)
+    assert fields["prompt"] == "Canned words." and fields["temperature"] == "0"
+    # OpenAI's translations take neither a language nor timestamp granularities.
+    assert "language" not in fields and "timestamp_granularities[]" not in fields
 
 
 # --- retries --------------------------------------------------------------------------
