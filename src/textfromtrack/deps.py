@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
@@ -139,7 +141,19 @@ async def in_session(db: Database, work: Callable[[Session], T]) -> T:
         with db.session() as session:
             return work(session)
 
-    return await run_in_threadpool(run)
+    loop = asyncio.get_running_loop()
+    held = _READS.get(db)
+    if held is None or held[0] is not loop:
+        held = _READS[db] = (loop, anyio.CapacityLimiter(db.read_threads))
+    return await anyio.to_thread.run_sync(run, limiter=held[1])
+
+
+# Each database's own read threads (Database.read_threads), made in its event loop on
+# first use (a test client runs the same app in several loops one after another); weak,
+# so a test's discarded app takes its limiter with it.
+_READS: weakref.WeakKeyDictionary[
+    Database, tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter]
+] = weakref.WeakKeyDictionary()
 
 
 # Function scope: the commit happens before the response is sent, so a failed
@@ -307,10 +321,8 @@ def _authenticate(db: Database, plaintext: str) -> ApiCaller | None:
     return None if found is None else ApiCaller(user=found[1], token=found[0])
 
 
-async def api_caller(
-    request: Request,
-    db: DatabaseDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(pat_scheme)],
+async def _resolve_api_caller(
+    request: Request, db: Database, bearer: HTTPAuthorizationCredentials | None
 ) -> ApiCaller:
     if bearer is None:
         raise Unauthorized("Send a personal access token: Authorization: Bearer tft_pat_…")
@@ -331,6 +343,14 @@ async def api_caller(
     if caller.user.is_suspended:
         raise Forbidden("This account is suspended.")
     return caller
+
+
+async def api_caller(
+    request: Request,
+    db: DatabaseDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(pat_scheme)],
+) -> ApiCaller:
+    return await _resolve_api_caller(request, db, bearer)
 
 
 class AuthCache:
@@ -380,14 +400,16 @@ class AuthCache:
 CurrentApiCaller = Annotated[ApiCaller, Depends(api_caller)]
 
 
+def _require(caller: ApiCaller, scope: str | None) -> None:
+    if scope is not None and scope not in caller.scopes:
+        raise Forbidden(f"This token lacks the {scope} scope.", details={"required_scope": scope})
+
+
 def require_scope(scope: str) -> Callable[[ApiCaller], Awaitable[ApiCaller]]:
     """A dependency that lets the call through only when the token holds ``scope``."""
 
     async def check(caller: CurrentApiCaller) -> ApiCaller:
-        if scope not in caller.scopes:
-            raise Forbidden(
-                f"This token lacks the {scope} scope.", details={"required_scope": scope}
-            )
+        _require(caller, scope)
         return caller
 
     check.__name__ = f"require_{scope.replace(':', '_')}"
@@ -396,3 +418,41 @@ def require_scope(scope: str) -> Callable[[ApiCaller], Awaitable[ApiCaller]]:
 
 ReadCaller = Annotated[ApiCaller, Depends(require_scope(tokens.SCOPE_READ))]
 WriteCaller = Annotated[ApiCaller, Depends(require_scope(tokens.SCOPE_WRITE))]
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """A /api/v1 read's caller, database and settings, from one dependency.
+
+    FastAPI spends tens of microseconds on each dependency it solves; the caller, its
+    scope check, the database and the settings were six of them, a quarter of a poll's
+    CPU. The hot reads that every client repeats every 2 s take this one instead.
+    """
+
+    caller: ApiCaller
+    db: Database
+    settings: Settings
+
+    @property
+    def user_id(self) -> str:
+        return self.caller.user.id
+
+
+def api_context(scope: str | None) -> Callable[..., Awaitable[ApiContext]]:
+    """The dependency giving an ``ApiContext`` whose token holds ``scope`` (None: any)."""
+
+    async def resolve(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(pat_scheme)],
+    ) -> ApiContext:
+        state = request.app.state
+        caller = await _resolve_api_caller(request, state.db, bearer)
+        _require(caller, scope)
+        return ApiContext(caller=caller, db=state.db, settings=state.settings)
+
+    resolve.__name__ = f"api_context_{(scope or 'any').replace(':', '_')}"
+    return resolve
+
+
+ApiContextDep = Annotated[ApiContext, Depends(api_context(None))]
+ReadContext = Annotated[ApiContext, Depends(api_context(tokens.SCOPE_READ))]

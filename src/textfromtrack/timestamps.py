@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, WithJsonSchema
 
 EXAMPLE = "2026-05-08T10:00:00Z"
 
@@ -22,8 +22,18 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def utc_second(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime without its fraction of a second."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+# Normalised when the model is built, then written by pydantic-core itself, which puts
+# ``Z`` for UTC and leaves out a zero fraction: the documented shape, with no Python
+# call per field at serialisation (a page of 200 jobs has 400 of them).
 Timestamp = Annotated[
     datetime,
-    PlainSerializer(rfc3339, return_type=str, when_used="json"),
+    AfterValidator(utc_second),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE]}),
 ]

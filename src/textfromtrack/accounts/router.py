@@ -8,16 +8,16 @@ from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
 from textfromtrack.deps import (
     SESSION_COOKIE,
+    ApiContextDep,
     ClientIp,
-    CurrentApiCaller,
     CurrentWebCaller,
-    DatabaseDep,
     OptionalWebCaller,
     SameOrigin,
     SessionDep,
     SettingsDep,
     in_session,
 )
+from textfromtrack.responses import ModelResponse
 
 router = APIRouter(prefix="/api/auth", tags=["accounts"])
 v1_router = APIRouter(prefix="/api/v1", tags=["v1"])
@@ -98,12 +98,15 @@ def current_session(caller: CurrentWebCaller, session: SessionDep) -> SessionOut
 
 
 @v1_router.get("/me", response_model=MeOut, summary="Your profile + credit balance")
-async def me(caller: CurrentApiCaller, db: DatabaseDep, settings: SettingsDep) -> MeOut:
-    balance = await in_session(db, lambda session: credits.balance(session, caller.user.id))
-    return MeOut(
-        user_id=caller.user.id,
-        email=caller.user.email,
-        credit_balance=balance,
-        top_up_url=settings.top_up_url,
-        scopes_granted=caller.scopes,
+async def me(ctx: ApiContextDep) -> Response:
+    caller = ctx.caller
+    balance = await in_session(ctx.db, lambda session: credits.balance(session, caller.user.id))
+    return ModelResponse(
+        MeOut(
+            user_id=caller.user.id,
+            email=caller.user.email,
+            credit_balance=balance,
+            top_up_url=ctx.settings.top_up_url,
+            scopes_granted=caller.scopes,
+        )
     )

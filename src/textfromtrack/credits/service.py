@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from textfromtrack.credits.models import CreditEntry, EntryKind
 from textfromtrack.db import begin_write
@@ -94,6 +94,22 @@ def charged_jobs(session: Session, job_ids: Collection[str]) -> set[str]:
     for job_id, kind in rows:
         (debited if kind == EntryKind.DEBIT else refunded).add(job_id)
     return debited - refunded
+
+
+def charged_column(job_id: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    """``charged_jobs`` as a column of a job query: a debit and no refund for ``job_id``.
+
+    Selected beside the job's own columns, so a poll or a page of jobs is one query
+    (both EXISTS probes use the ledger's unique (job_id, kind) index)."""
+
+    def entry(kind: EntryKind) -> ColumnElement[bool]:
+        return (
+            select(CreditEntry.id)
+            .where(CreditEntry.job_id == job_id, CreditEntry.kind == kind)
+            .exists()
+        )
+
+    return and_(entry(EntryKind.DEBIT), ~entry(EntryKind.REFUND))
 
 
 def is_charged(session: Session, job_id: str) -> bool:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
@@ -11,7 +11,7 @@ from textfromtrack.deps import (
     ClientIp,
     DatabaseDep,
     DispatcherDep,
-    ReadCaller,
+    ReadContext,
     SessionDep,
     SettingsDep,
     UploadSlotsDep,
@@ -31,15 +31,23 @@ from textfromtrack.jobs.schemas import (
     SegmentsOut,
     SubmitOut,
 )
+from textfromtrack.responses import ModelResponse
 
 router = APIRouter(prefix="/api/v1/transcriptions", tags=["v1"])
 
 
 def _detail(session: Session, settings: Settings, job: Job) -> JobOut:
     fields = JobSummary.fields_of(
-        job, service.credits_charged(session, [job])[job.id], settings.export_retention_days
+        service.facts_of(job),
+        service.credits_charged(session, [job])[job.id],
+        settings.export_retention_days,
     )
     return JobOut(**fields, attempts_log=job.attempts_log or [])
+
+
+def _shown(facts: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    charged = facts["credits_quoted"] if facts["charged"] else 0
+    return JobSummary.fields_of(facts, charged, settings.export_retention_days)
 
 
 def _options(received: ReceivedUpload) -> service.SubmitOptions:
@@ -81,50 +89,35 @@ async def submit(
 
 @router.get("", response_model=JobList, summary="List your jobs (paginated)")
 async def list_jobs(
-    caller: ReadCaller,
-    db: DatabaseDep,
-    settings: SettingsDep,
+    ctx: ReadContext,
     page: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = 50,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
-) -> JobList:
-    def read(session: Session) -> JobList:
-        total, jobs = service.list_for_user(
-            session, caller.user.id, page, per_page, status_filter, with_attempts_log=False
-        )
-        charged = service.credits_charged(session, jobs)
-        return JobList(
-            page=page,
-            per_page=per_page,
-            total=total,
-            transcriptions=[
-                JobSummary(**JobSummary.fields_of(j, charged[j.id], settings.export_retention_days))
-                for j in jobs
-            ],
-        )
+) -> Response:
+    def read(session: Session) -> Response:
+        total, jobs = service.shown_page(session, ctx.user_id, page, per_page, status_filter)
+        listed = {"page": page, "per_page": per_page, "total": total}
+        shown = [_shown(facts, ctx.settings) for facts in jobs]
+        return ModelResponse(JobList.model_validate({**listed, "transcriptions": shown}))
 
-    return await in_session(db, read)
+    return await in_session(ctx.db, read)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Poll status + metadata")
-async def get_job(
-    job_id: str, caller: ReadCaller, db: DatabaseDep, settings: SettingsDep
-) -> JobOut:
-    return await in_session(
-        db,
-        lambda session: _detail(
-            session, settings, service.get_for_user(session, caller.user.id, job_id)
-        ),
-    )
+async def get_job(job_id: str, ctx: ReadContext) -> Response:
+    def read(session: Session) -> Response:
+        facts = service.shown_job(session, ctx.user_id, job_id)
+        fields = {**_shown(facts, ctx.settings), "attempts_log": facts["attempts_log"] or []}
+        return ModelResponse(JobOut.model_validate(fields))
+
+    return await in_session(ctx.db, read)
 
 
 @router.get("/{job_id}/segments", response_model=SegmentsOut, summary="Timestamped segments (JSON)")
-async def get_segments(
-    job_id: str, caller: ReadCaller, db: DatabaseDep, settings: SettingsDep
-) -> SegmentsOut:
+async def get_segments(job_id: str, ctx: ReadContext) -> SegmentsOut:
     def read(session: Session) -> SegmentsOut:
-        job = service.get_for_user(session, caller.user.id, job_id)
-        rows = service.segments_of(session, settings, job)
+        job = service.get_for_user(session, ctx.user_id, job_id)
+        rows = service.segments_of(session, ctx.settings, job)
         return SegmentsOut(
             job_id=job.id,
             language=job.language,
@@ -134,7 +127,7 @@ async def get_segments(
             ],
         )
 
-    return await in_session(db, read)
+    return await in_session(ctx.db, read)
 
 
 @router.get(
@@ -145,9 +138,7 @@ async def get_segments(
 )
 async def export(
     job_id: str,
-    caller: ReadCaller,
-    db: DatabaseDep,
-    settings: SettingsDep,
+    ctx: ReadContext,
     format: Annotated[
         str, Query(description="txt, srt, lrc, json or vtt", min_length=1, max_length=16)
     ] = "txt",
@@ -157,10 +148,10 @@ async def export(
     ] = False,
 ) -> Response:
     def read(session: Session) -> Response:
-        job = service.get_for_user(session, caller.user.id, job_id)
-        return export_response(session, settings, job, format, words=words)
+        job = service.get_for_user(session, ctx.user_id, job_id)
+        return export_response(session, ctx.settings, job, format, words=words)
 
-    return await in_session(db, read)
+    return await in_session(ctx.db, read)
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel or delete a job")

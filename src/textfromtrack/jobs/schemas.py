@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from textfromtrack.jobs.models import Job, JobStatus
+from textfromtrack.jobs.models import JobStatus
 from textfromtrack.pipeline.chinese import ChineseScript
 from textfromtrack.timestamps import Timestamp
 
@@ -48,35 +50,35 @@ class JobSummary(BaseModel):
     exports_expire_at: Timestamp | None = None
 
     @classmethod
-    def fields_of(cls, job: Job, credits_charged: int, retention_days: float) -> dict[str, Any]:
-        from datetime import timedelta
-
-        expires = (
-            job.completed_at + timedelta(days=retention_days)
-            if job.completed_at is not None and job.status == "done"
-            else None
-        )
+    def fields_of(
+        cls, facts: Mapping[str, Any], credits_charged: int, retention_days: float
+    ) -> dict[str, Any]:
+        """The summary's fields from a job's facts (``jobs.service.SHOWN`` by name)."""
+        completed = facts["completed_at"]
+        done = facts["status"] == JobStatus.DONE
         return {
-            "job_id": job.id,
-            "status": job.status.value,
-            "filename": job.filename,
-            "language": job.language,
-            "duration_seconds": round(job.duration_seconds, 3),
-            "segment_count": job.segment_count,
+            "job_id": facts["id"],
+            "status": facts["status"],
+            "filename": facts["filename"],
+            "language": facts["language"],
+            "duration_seconds": round(facts["duration_seconds"], 3),
+            "segment_count": facts["segment_count"],
             "credits_charged": credits_charged,
-            "model": job.model,
-            "degraded": job.degraded,
-            "vocal_separation_used": job.vocal_separation_used,
-            "attempts": job.attempts,
-            "runtime_seconds": job.runtime_seconds,
-            "created_at": job.created_at,
-            "completed_at": job.completed_at,
-            "vintage_mode": job.vintage,
-            "pinyin": job.pinyin,
-            "chinese_script": job.chinese_script,
-            "progress": job.progress,
-            "error": job.error,
-            "exports_expire_at": expires,
+            "model": facts["model"],
+            "degraded": facts["degraded"],
+            "vocal_separation_used": facts["vocal_separation_used"],
+            "attempts": facts["attempts"],
+            "runtime_seconds": facts["runtime_seconds"],
+            "created_at": facts["created_at"],
+            "completed_at": completed,
+            "vintage_mode": facts["vintage"],
+            "pinyin": facts["pinyin"],
+            "chinese_script": facts["chinese_script"],
+            "progress": facts["progress"],
+            "error": facts["error"],
+            "exports_expire_at": (
+                completed + timedelta(days=retention_days) if done and completed else None
+            ),
         }
 
 

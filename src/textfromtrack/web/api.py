@@ -55,7 +55,9 @@ def web_jobs(session: Session, settings: Settings, jobs: Sequence[Job]) -> list[
     charged = service.credits_charged(session, jobs)
     return [
         WebJob(
-            **JobSummary.fields_of(job, charged[job.id], settings.export_retention_days),
+            **JobSummary.fields_of(
+                service.facts_of(job), charged[job.id], settings.export_retention_days
+            ),
             attempts_log=job.attempts_log or [],
             keep_audio=job.keep_audio,
             # Only a done job that asked to keep its audio can have any: spare the disk look-up.
