@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -132,15 +133,30 @@ async def _end(session: Session, *, commit: bool) -> None:
 
 
 async def in_session(db: Database, work: Callable[[Session], T]) -> T:
-    """Run ``work`` in one unit of work on one worker thread: the connection is checked
-    out and returned within that one call. The hot read paths (poll, list, /me) use it,
-    so a request costs one thread hop and can never hold a connection while it waits
-    for a thread."""
+    """Run ``work`` in one unit of work on one of the database's read threads: the
+    connection is checked out and returned within that one call. The hot read paths
+    use it (or ``in_connection``), so a request costs one thread hop and can never hold
+    a connection while it waits for a thread."""
 
     def run() -> T:
         with db.session() as session:
             return work(session)
 
+    return await _on_read_thread(db, run)
+
+
+async def in_connection(db: Database, work: Callable[[Connection], T]) -> T:
+    """``in_session`` for reads made of Core statements on a bare connection
+    (``Database.reading``): the poll, the list and /me."""
+
+    def run() -> T:
+        with db.reading() as connection:
+            return work(connection)
+
+    return await _on_read_thread(db, run)
+
+
+async def _on_read_thread(db: Database, run: Callable[[], T]) -> T:
     loop = asyncio.get_running_loop()
     held = _READS.get(db)
     if held is None or held[0] is not loop:

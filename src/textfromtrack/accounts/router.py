@@ -15,7 +15,7 @@ from textfromtrack.deps import (
     SameOrigin,
     SessionDep,
     SettingsDep,
-    in_session,
+    in_connection,
 )
 from textfromtrack.responses import ModelResponse
 
@@ -100,7 +100,7 @@ def current_session(caller: CurrentWebCaller, session: SessionDep) -> SessionOut
 @v1_router.get("/me", response_model=MeOut, summary="Your profile + credit balance")
 async def me(ctx: ApiContextDep) -> Response:
     caller = ctx.caller
-    balance = await in_session(ctx.db, lambda session: credits.balance(session, caller.user.id))
+    balance = await in_connection(ctx.db, lambda conn: credits.balance(conn, caller.user.id))
     return ModelResponse(
         MeOut(
             user_id=caller.user.id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from textfromtrack.credits.models import CreditEntry, EntryKind
@@ -14,11 +14,15 @@ from textfromtrack.errors import ValidationFailed
 JOB_COST = 1
 
 
-def balance(session: Session, user_id: str) -> int:
-    total = session.scalar(
-        select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(CreditEntry.user_id == user_id)
-    )
-    return int(total or 0)
+# Built once: /me runs it on every call, and building, coercing and hashing a select
+# cost several times the query itself.
+_BALANCE = select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
+    CreditEntry.user_id == bindparam("user_id")
+)
+
+
+def balance(db: Session | Connection, user_id: str) -> int:
+    return int(db.execute(_BALANCE, {"user_id": user_id}).scalar() or 0)
 
 
 def grant(session: Session, user_id: str, amount: int, note: str = "") -> CreditEntry:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from textfromtrack import intake
@@ -16,6 +17,7 @@ from textfromtrack.deps import (
     SettingsDep,
     UploadSlotsDep,
     WriteCaller,
+    in_connection,
     in_session,
 )
 from textfromtrack.exports import formats
@@ -94,23 +96,23 @@ async def list_jobs(
     per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = 50,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> Response:
-    def read(session: Session) -> Response:
-        total, jobs = service.shown_page(session, ctx.user_id, page, per_page, status_filter)
+    def read(connection: Connection) -> Response:
+        total, jobs = service.shown_page(connection, ctx.user_id, page, per_page, status_filter)
         listed = {"page": page, "per_page": per_page, "total": total}
         shown = [_shown(facts, ctx.settings) for facts in jobs]
         return ModelResponse(JobList.model_validate({**listed, "transcriptions": shown}))
 
-    return await in_session(ctx.db, read)
+    return await in_connection(ctx.db, read)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Poll status + metadata")
 async def get_job(job_id: str, ctx: ReadContext) -> Response:
-    def read(session: Session) -> Response:
-        facts = service.shown_job(session, ctx.user_id, job_id)
+    def read(connection: Connection) -> Response:
+        facts = service.shown_job(connection, ctx.user_id, job_id)
         fields = {**_shown(facts, ctx.settings), "attempts_log": facts["attempts_log"] or []}
         return ModelResponse(JobOut.model_validate(fields))
 
-    return await in_session(ctx.db, read)
+    return await in_connection(ctx.db, read)
 
 
 @router.get("/{job_id}/segments", response_model=SegmentsOut, summary="Timestamped segments (JSON)")
