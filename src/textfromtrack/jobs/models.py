@@ -85,8 +85,17 @@ class Job(IdMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     attempts_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # What the pipeline is doing now (one of jobs.stages.STAGES); None before and after.
+    stage: Mapped[str | None] = mapped_column(String(32), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     runtime_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    # Saved edits of the transcript: 0 is the machine's lines. From the first edit on,
+    # ``original_segments`` holds the machine's lines ([start, end, text, words] each) so
+    # that undo can restore them; deferred, since only editing reads it.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    original_segments: Mapped[list[list[Any]] | None] = mapped_column(
+        JSON, default=None, deferred=True
+    )
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -42,9 +42,8 @@ from textfromtrack.web.schemas import (
     WebAccount,
     WebJob,
     WebJobList,
-    WebSegment,
     WebSegments,
-    words_of,
+    web_segment,
 )
 
 router = APIRouter(prefix="/api/web", tags=["web app"])
@@ -159,12 +158,8 @@ def get_segments(
         job_id=job.id,
         language=job.language,
         duration_seconds=round(job.duration_seconds, 3),
-        segments=[
-            WebSegment(
-                index=r.index, start=r.start, end=r.end, text=r.text, words=words_of(r.words)
-            )
-            for r in rows
-        ],
+        revision=job.revision,
+        segments=[web_segment(r.index, r.start, r.end, r.text, r.words) for r in rows],
     )
 
 

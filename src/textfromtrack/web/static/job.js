@@ -23,18 +23,19 @@ function renderSegments(segments) {
     time.textContent = `${Math.floor(seg.start / 60)}:${String(Math.floor(seg.start % 60)).padStart(2, "0")}`;
     const text = document.createElement("span");
     text.className = "text";
+    // The pieces join to exactly the exported line (pinyin included); timed pieces
+    // are the words the player highlights.
     const words = [];
-    if (seg.words && seg.words.length) {
-      seg.words.forEach((w, i) => {
-        const span = document.createElement("span");
-        span.className = "word";
-        span.textContent = w.text;
-        text.append(span);
-        words.push({ start: w.start, end: w.end, element: span });
-        if (i === 0) span.textContent = w.text.trimStart();
-      });
-    } else {
-      text.textContent = seg.text;
+    for (const piece of seg.pieces || [{ text: seg.text }]) {
+      if (piece.start === null || piece.start === undefined) {
+        text.append(document.createTextNode(piece.text));
+        continue;
+      }
+      const span = document.createElement("span");
+      span.className = "word";
+      span.textContent = piece.text;
+      text.append(span);
+      words.push({ start: piece.start, end: piece.end, element: span });
     }
     li.append(time, text);
     return { start: seg.start, end: seg.end, element: li, words };
