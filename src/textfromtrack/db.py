@@ -159,7 +159,7 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-SQLITE_READ_THREADS = 2
+SQLITE_READ_THREADS = 1
 
 
 class Database:
@@ -171,8 +171,10 @@ class Database:
         self.engine = make_engine(self.url, pool)
         # How many hot reads (deps.in_session) run at once. On SQLite a read is Python
         # holding the GIL from start to end, so more threads add nothing but convoys on
-        # the GIL: with 40 at 64 pollers, p99 was 3-4x the median. Elsewhere a read
-        # waits on the network, so as many as the pool has connections.
+        # the GIL: with 40 at 64 pollers, p99 was 3-4x the median, and with 2 rather
+        # than 1 a 200-row page cost 14 ms of CPU rather than 8-9.5 (side by side, two
+        # runs each). Elsewhere a read waits on the network, so as many as the pool
+        # has connections.
         self.read_threads = SQLITE_READ_THREADS if self.is_sqlite else pool.size + pool.max_overflow
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         # On SQLite this takes the write lock at BEGIN, so check-then-insert sequences
