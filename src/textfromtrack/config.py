@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     """Folder for the SQLite database, uploads, exports, model cache and generated secret key."""
 
+    storage_url: str | None = None
+    """Where uploads and kept audio live: unset, the data dir; a local folder (or
+    ``file:///path``); or ``s3://bucket/prefix`` for a fleet, with ``TFT_S3_ENDPOINT_URL``
+    for a store other than AWS and the standard AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    and AWS_DEFAULT_REGION variables (read by boto3, never by these settings)."""
+
+    s3_endpoint_url: str | None = None
+    """S3 API address of a store other than AWS (SeaweedFS, MinIO, Ceph), e.g.
+    ``http://127.0.0.1:8333``; buckets are then addressed by path. Unset: AWS itself."""
+
     database_url: str | None = None
     """SQLAlchemy URL. Unset: SQLite ``tft.db`` in the data dir. PostgreSQL: postgresql+psycopg://..."""
 
@@ -243,6 +253,15 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str | None) -> str | None:
+        from textfromtrack.media.store import parse_storage_url
+
+        # A mistyped URL fails at start-up, not at the first upload.
+        parse_storage_url(value, Path("."))
+        return value
+
     @cached_property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -302,7 +321,7 @@ def masked_settings(settings: Settings) -> dict[str, str]:
             out[name] = "********"
         elif name == "database_url":
             out[name] = mask_url(settings.effective_database_url)
-        elif name in ("broker_url", "openai_base_url") and value:
+        elif name in ("broker_url", "openai_base_url", "storage_url", "s3_endpoint_url") and value:
             out[name] = mask_url(value)
         elif isinstance(value, list):
             out[name] = ",".join(str(v) for v in value)

@@ -11,6 +11,7 @@ from textfromtrack.config import Settings
 from textfromtrack.db import schema_is_current
 from textfromtrack.deps import DatabaseDep, DispatcherDep, SettingsDep
 from textfromtrack.errors import envelope
+from textfromtrack.media import store
 from textfromtrack.queue.base import Dispatcher
 
 router = APIRouter(tags=["health"])
@@ -36,7 +37,8 @@ def _broker_problem(settings: Settings, dispatcher: Dispatcher) -> str | None:
 
 
 def _storage_problem(settings: Settings) -> str | None:
-    """The data dir takes a file (uploads land there before anything else happens)."""
+    """The data dir takes a file (uploads land there, or in its spool for a bucket, before
+    anything else happens)."""
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=settings.data_dir, prefix=".readyz-") as probe:
@@ -47,12 +49,20 @@ def _storage_problem(settings: Settings) -> str | None:
     return None
 
 
+def _store_problem(settings: Settings) -> str | None:
+    """A store other than the data dir (a bucket, another folder) takes requests."""
+    if not settings.storage_url:
+        return None  # the data dir itself, checked above
+    return store.store_for(settings).check()
+
+
 @router.get("/readyz", response_model=None)
 def readyz(
     db: DatabaseDep, settings: SettingsDep, dispatcher: DispatcherDep
 ) -> dict[str, Any] | JSONResponse:
     """The database answers and its schema is at the newest migration, the broker (when
-    one is configured) answers, and the data dir is writable (readiness)."""
+    one is configured) answers, the data dir is writable and the file store (a bucket, when
+    ``TFT_STORAGE_URL`` names one) answers (readiness)."""
     problems: dict[str, str] = {}
     messages: list[str] = []
     try:
@@ -72,6 +82,9 @@ def readyz(
     if storage := _storage_problem(settings):
         problems["storage"] = storage
         messages.append("The data dir is not writable.")
+    elif files := _store_problem(settings):
+        problems["storage"] = files
+        messages.append(f"The file store ({store.store_for(settings).describe()}) is unreachable.")
     if problems:
         return JSONResponse(
             envelope("internal_error", " ".join(messages), problems), status_code=503

@@ -10,8 +10,8 @@ request that would be refused anyway is refused before a byte of it is read:
   admitted together), else 429 ``rate_limited`` with Retry-After;
 - the whole body must arrive within ``upload_timeout_seconds``, else 408, and the
   slot is free again for everybody else;
-- the file is streamed into the uploads folder under a generated name and removed
-  again on any failure.
+- the file is streamed into the uploads folder (or, for a bucket, a local spool it is
+  uploaded from after probing) under a generated name and removed again on any failure.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from textfromtrack.errors import RateLimited, UploadTimeout, ValidationFailed
 from textfromtrack.jobs import service
 from textfromtrack.jobs.models import Job
 from textfromtrack.jobs.service import SubmitOptions
-from textfromtrack.media import storage
+from textfromtrack.media import storage, store
 from textfromtrack.media.formats import check_extension, extension_of
+from textfromtrack.media.store import Store
 from textfromtrack.queue.base import Dispatcher
 
 # A client refused for lack of a slot can come back as soon as one upload finishes.
@@ -136,10 +137,9 @@ def parse_flag(name: str, raw: str | None) -> bool:
     )
 
 
-async def receive_upload(
-    request: Request, data_dir: Path, timeout_seconds: float
-) -> ReceivedUpload:
-    """Read the multipart body into the uploads folder; the caller removes ``path`` later."""
+async def receive_upload(request: Request, files: Store, timeout_seconds: float) -> ReceivedUpload:
+    """Read the multipart body into the store's local spool (for the data dir, the upload's
+    own file in its uploads folder); the caller stores or removes ``path`` later."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "multipart/form-data":
         raise ValidationFailed(
@@ -172,7 +172,8 @@ async def receive_upload(
         repeated: dict[str, tuple[str, ...]] = {}
         for key, value in items:
             repeated[key] = (*repeated.get(key, ()), value)
-        path = storage.new_upload_path(data_dir, extension_of(filename))
+        name = storage.new_upload_name(extension_of(filename))
+        path = files.spool(store.upload_key(name))
         # The spooled part is copied under the byte limit (the body limit already cut
         # the stream); the copy is a thread's job, never the event loop's.
         await run_in_threadpool(storage.copy_limited, upload.file, path, storage.MAX_UPLOAD_BYTES)
@@ -200,7 +201,9 @@ async def accept(
     # turned away before it reaches the database at all.
     with slots.hold(user.id, client_ip):
         await run_in_threadpool(service.precheck, db, settings, user.id, client_ip)
-        received = await receive_upload(request, settings.data_dir, settings.upload_timeout_seconds)
+        received = await receive_upload(
+            request, store.store_for(settings), settings.upload_timeout_seconds
+        )
         try:
             options = options_of(received)
         except BaseException:

@@ -27,6 +27,7 @@ from textfromtrack.jobs import audio, maintenance, processing
 from textfromtrack.jobs import service as jobs
 from textfromtrack.jobs.models import Job
 from textfromtrack.media import storage
+from textfromtrack.media.store import LocalStore
 from web.conftest import Browser, fake_engines
 
 JOBS = "/api/web/jobs"
@@ -199,16 +200,20 @@ def test_audio_browsers_cannot_play_gets_an_mp3_for_the_player(tmp_path: Path) -
         for packet in stream.encode(None):  # type: ignore[attr-defined]
             out.mux(packet)
     data_dir = tmp_path / "data"
-    kept = audio.keep(data_dir, "job-1", aiff)
-    assert kept.name == "source.aiff" and kept.read_bytes() == aiff.read_bytes()
-    found = audio.playback_path(data_dir, "job-1")
-    assert found is not None
-    path, media_type = found
-    assert (path.name, media_type) == ("playback.mp3", "audio/mpeg")
-    with av.open(str(path)) as check:
+    files = LocalStore(data_dir)
+    kept = audio.keep(files, "job-1", aiff)
+    assert kept == "exports/job-1/source.aiff"
+    assert (data_dir / kept).read_bytes() == aiff.read_bytes()
+    found = audio.playback_key(files, "job-1")
+    assert found == ("exports/job-1/playback.mp3", "audio/mpeg")
+    with av.open(str(data_dir / found[0])) as check:
         assert check.streams.audio[0].codec_context.name.startswith("mp3")
-    assert audio.source_path(data_dir, "job-2") is None
-    assert audio.playback_path(data_dir, "job-2") is None
+    assert sorted(p.name for p in (data_dir / "exports" / "job-1").iterdir()) == [
+        "playback.mp3",
+        "source.aiff",
+    ]
+    assert audio.source_key(files, "job-2") is None
+    assert audio.playback_key(files, "job-2") is None
 
 
 def test_migration_0004_adds_and_drops_keep_audio(database: Database) -> None:

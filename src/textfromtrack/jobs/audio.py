@@ -1,18 +1,18 @@
 """The uploaded audio, kept for playback when the user asks (``keep_audio``).
 
-It lives inside the job's exports folder, so every path that deletes the exports
-(cancelling a done job, the retention sweep, a finish that fails half-way) deletes
-the audio with them, and no separate bookkeeping can forget it.
+It lives inside the job's folder in the store (``exports/<job id>/``, in the data dir
+or the bucket), so every path that deletes that folder (cancelling a done job, the
+retention sweep, a finish that fails half-way) deletes the audio with it, and no
+separate bookkeeping can forget it.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from textfromtrack.exports.files import job_exports_dir
+from textfromtrack.media import storage
 from textfromtrack.media.decode import transcode_mp3
+from textfromtrack.media.store import Store, job_prefix
 
 SOURCE_STEM = "source"
 PLAYBACK_NAME = "playback.mp3"
@@ -33,46 +33,55 @@ PLAYBACK_BITRATE = 128_000
 PLAYBACK_SAMPLE_RATE = 44_100
 
 
-def keep(data_dir: Path, job_id: str, upload: Path) -> Path:
-    """Copy the upload into the job's exports folder (plus an MP3 when browsers can't play it).
+def keep(store: Store, job_id: str, upload: Path) -> str:
+    """Store a copy of the upload in the job's folder (plus an MP3 when browsers can't
+    play it); returns the kept copy's key.
 
     A copy, not a move: until the job is marked done the upload may still be needed (a
     job taken over by another worker after a missed heartbeat), and the worker's own
     clean-up drops the upload once the job is final.
     """
-    folder = job_exports_dir(data_dir, job_id)
-    folder.mkdir(parents=True, exist_ok=True)
     ext = upload.suffix.lower().lstrip(".")
-    kept = folder / f"{SOURCE_STEM}.{ext}"
-    tmp = kept.with_name(f".{kept.name}.tmp")
-    try:
-        shutil.copyfile(upload, tmp)
-        os.replace(tmp, kept)
-    finally:
-        tmp.unlink(missing_ok=True)
+    kept = f"{job_prefix(job_id)}{SOURCE_STEM}.{ext}"
+    store.put_file(kept, upload, move=False)
     if ext not in AUDIO_MEDIA_TYPES:
-        transcode_mp3(kept, folder / PLAYBACK_NAME, PLAYBACK_BITRATE, PLAYBACK_SAMPLE_RATE)
+        playback = f"{job_prefix(job_id)}{PLAYBACK_NAME}"
+        spooled = store.spool(playback)
+        try:
+            transcode_mp3(upload, spooled, PLAYBACK_BITRATE, PLAYBACK_SAMPLE_RATE)
+            store.put_file(playback, spooled, move=True)
+        finally:
+            # A bucket's local copy goes; in a folder the spool is the stored file itself.
+            if not store.on_this_machine:
+                storage.remove_quietly(spooled)
     return kept
 
 
-def source_path(data_dir: Path, job_id: str) -> Path | None:
-    """The kept upload, or None when it was not kept or is gone."""
-    folder = job_exports_dir(data_dir, job_id)
-    if not folder.is_dir():
-        return None
-    for path in sorted(folder.glob(f"{SOURCE_STEM}.*")):
-        if path.is_file():
-            return path
+def _names(store: Store, job_id: str) -> dict[str, str]:
+    """The job's stored files, by name (one listing, not a look-up per name)."""
+    return {obj.name: obj.key for obj in store.objects(job_prefix(job_id))}
+
+
+def source_key(store: Store, job_id: str) -> str | None:
+    """The kept upload's key, or None when it was not kept or is gone."""
+    return _source_of(_names(store, job_id))
+
+
+def _source_of(names: dict[str, str]) -> str | None:
+    for name in sorted(names):
+        if PurePosixPath(name).stem == SOURCE_STEM and PurePosixPath(name).suffix:
+            return names[name]
     return None
 
 
-def playback_path(data_dir: Path, job_id: str) -> tuple[Path, str] | None:
-    """The file the player streams and its media type, or None when there is none."""
-    source = source_path(data_dir, job_id)
+def playback_key(store: Store, job_id: str) -> tuple[str, str] | None:
+    """The key of the file the player streams and its media type, or None when there is none."""
+    names = _names(store, job_id)
+    source = _source_of(names)
     if source is None:
         return None
-    media_type = AUDIO_MEDIA_TYPES.get(source.suffix.lower().lstrip("."))
+    media_type = AUDIO_MEDIA_TYPES.get(PurePosixPath(source).suffix.lower().lstrip("."))
     if media_type is not None:
         return source, media_type
-    mp3 = source.with_name(PLAYBACK_NAME)
-    return (mp3, "audio/mpeg") if mp3.is_file() else None
+    mp3 = names.get(PLAYBACK_NAME)
+    return (mp3, "audio/mpeg") if mp3 is not None else None

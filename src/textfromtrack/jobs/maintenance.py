@@ -16,9 +16,8 @@ from sqlalchemy import delete, or_, select, update
 from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
 from textfromtrack.db import Database, after_commit, updated, utcnow
-from textfromtrack.exports import files
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
-from textfromtrack.media import storage
+from textfromtrack.media import storage, store
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +108,10 @@ def recover_stale_jobs(db: Database, settings: Settings, now: datetime | None = 
 
 
 def _remove_job_files(settings: Settings, job_id: str, upload_name: str | None) -> None:
+    files = store.store_for(settings)
     if upload_name:
-        storage.remove_quietly(storage.uploads_dir(settings.data_dir) / upload_name)
-    storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
+        files.delete(store.upload_key(upload_name))
+    files.delete_prefix(store.job_prefix(job_id))
 
 
 def pending_job_ids(db: Database, limit: int = 1000) -> list[str]:
@@ -157,7 +157,7 @@ def sweep_expired(db: Database, settings: Settings, now: datetime | None = None)
         with db.session() as s:
             s.execute(delete(JobSegment).where(JobSegment.job_id == job_id))
             s.execute(update(Job).where(Job.id == job_id).values(purged_at=now))
-        storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
+        store.store_for(settings).delete_prefix(store.job_prefix(job_id))
     remove_orphans(db, settings, now)
     return due
 
@@ -172,51 +172,48 @@ def remove_orphans(db: Database, settings: Settings, now: datetime | None = None
     """Delete files that no live job owns: uploads no job refers to, and job folders
     (kept audio) of jobs that are not done, no longer exist or were purged.
 
-    Runs at start-up and with every sweep. Uploads still being received carry their
-    writer's pid in their name and are left alone while that process lives.
+    Runs at start-up and with every sweep, on the data dir or the bucket alike. Uploads
+    still being received into a local folder carry their writer's pid in their name and
+    are left alone while that process lives. A bucket is shared by hosts whose pids mean
+    nothing here, so there only an object's age (its LastModified) says it is debris.
     """
     now = now or utcnow()
     out = Orphans()
-    uploads = storage.uploads_dir(settings.data_dir)
-    if uploads.is_dir():
+    files = store.store_for(settings)
+    found = list(files.objects(store.UPLOADS_PREFIX))
+    if found:
         with db.session() as s:
             owned = set(s.scalars(select(Job.upload_name).where(Job.upload_name.is_not(None))))
-        for path in uploads.iterdir():
-            if path.name in owned or not path.is_file():
+        for obj in found:
+            if obj.name in owned:
                 continue
-            try:
-                modified = datetime.fromtimestamp(path.stat().st_mtime, tz=now.tzinfo)
-            except FileNotFoundError:
-                continue
-            if storage.upload_writer_is_dead(path.name) or now - modified > ORPHAN_UPLOAD_AGE:
+            writer_gone = files.on_this_machine and storage.upload_writer_is_dead(obj.name)
+            if writer_gone or now - obj.modified > ORPHAN_UPLOAD_AGE:
                 # Checked again just before deleting: admission may have committed meanwhile.
                 with db.session() as s:
-                    if s.scalar(select(Job.id).where(Job.upload_name == path.name)) is not None:
+                    if s.scalar(select(Job.id).where(Job.upload_name == obj.name)) is not None:
                         continue
-                storage.remove_quietly(path)
-                out.uploads.append(path.name)
-    folders = storage.exports_dir(settings.data_dir)
-    if folders.is_dir():
-        names = [p.name for p in folders.iterdir() if p.is_dir()]
+                files.delete(obj.key)
+                out.uploads.append(obj.name)
+    if not files.on_this_machine:
+        _remove_dead_spool(settings)
+    names = files.folders(store.EXPORTS_PREFIX)
+    if names:
         with db.session() as s:
-            keep = (
-                set(
-                    s.scalars(
-                        select(Job.id).where(
-                            Job.id.in_(names),
-                            or_(
-                                Job.status == JobStatus.PROCESSING,
-                                (Job.status == JobStatus.DONE) & Job.purged_at.is_(None),
-                            ),
-                        )
+            keep = set(
+                s.scalars(
+                    select(Job.id).where(
+                        Job.id.in_(names),
+                        or_(
+                            Job.status == JobStatus.PROCESSING,
+                            (Job.status == JobStatus.DONE) & Job.purged_at.is_(None),
+                        ),
                     )
                 )
-                if names
-                else set()
             )
         for name in names:
             if name not in keep:
-                storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, name))
+                files.delete_prefix(store.job_prefix(name))
                 out.job_folders.append(name)
     if out.uploads or out.job_folders:
         log.info(
@@ -225,3 +222,13 @@ def remove_orphans(db: Database, settings: Settings, now: datetime | None = None
             len(out.job_folders),
         )
     return out
+
+
+def _remove_dead_spool(settings: Settings) -> None:
+    """The local copies a bucket's users make (``store.SPOOL``) that a killed process left."""
+    folder = store.spool_dir(settings.data_dir)
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.is_file() and storage.upload_writer_is_dead(path.name):
+            storage.remove_quietly(path)

@@ -20,10 +20,9 @@ from sqlalchemy import select, update
 from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
 from textfromtrack.db import Database, updated, utcnow
-from textfromtrack.exports import files
 from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
-from textfromtrack.media import storage
+from textfromtrack.media import store
 from textfromtrack.metrics import jobs as job_events
 from textfromtrack.pipeline import chinese, runner
 from textfromtrack.pipeline.engines import select as engine_select
@@ -196,28 +195,28 @@ def _run_claimed(db: Database, settings: Settings, job_id: str, worker: str) -> 
     with db.session() as s:
         job = s.get(Job, job_id)
         assert job is not None
-        upload = (
-            storage.uploads_dir(settings.data_dir) / job.upload_name if job.upload_name else None
-        )
+        upload = store.upload_key(job.upload_name) if job.upload_name else None
         plan = job_plan(settings, job)
         keep_audio = job.keep_audio
     reporter = _Reporter(db, job_id, worker)
     try:
         with Heartbeat(db, job_id, worker, settings.heartbeat_seconds):
-            if upload is None or not upload.is_file():
+            if upload is None:
                 raise FileNotFoundError("the uploaded audio is missing")
-            outcome = runner.run(
-                upload, plan, engines(settings), reporter.progress, reporter.checkpoint
-            )
-            return _finish(
-                db,
-                settings,
-                job_id,
-                worker,
-                outcome,
-                time.perf_counter() - started,
-                upload if keep_audio else None,
-            )
+            # The data dir's own file, or a local copy of the bucket's object, removed after.
+            with store.store_for(settings).local_copy(upload) as audio_file:
+                outcome = runner.run(
+                    audio_file, plan, engines(settings), reporter.progress, reporter.checkpoint
+                )
+                return _finish(
+                    db,
+                    settings,
+                    job_id,
+                    worker,
+                    outcome,
+                    time.perf_counter() - started,
+                    audio_file if keep_audio else None,
+                )
     except JobLost:
         log.info("job %s was cancelled or reassigned while %s ran it", job_id, worker)
         return _current_status(db, job_id)
@@ -290,7 +289,7 @@ def _finish(
                 for seg in segments
             )
     except BaseException:
-        storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
+        store.store_for(settings).delete_prefix(store.job_prefix(job_id))
         raise
     return JobStatus.DONE
 
@@ -298,7 +297,7 @@ def _finish(
 def _keep_audio(settings: Settings, job_id: str, upload: Path) -> None:
     """Keep the audio for playback; failing that costs the player, never the transcript."""
     try:
-        kept_audio.keep(settings.data_dir, job_id, upload)
+        kept_audio.keep(store.store_for(settings), job_id, upload)
     except Exception:
         log.warning("job %s: the audio could not be kept for playback", job_id, exc_info=True)
 
@@ -317,7 +316,7 @@ def _fail(
             credits.refund_for_job(s, job_id)
     if changed:
         # Whatever the failed run left in the job's folder (a half-kept audio copy) goes.
-        storage.remove_tree_quietly(files.job_exports_dir(settings.data_dir, job_id))
+        store.store_for(settings).delete_prefix(store.job_prefix(job_id))
     return _current_status(db, job_id)
 
 
@@ -336,7 +335,7 @@ def _current_status(db: Database, job_id: str) -> JobStatus | None:
         return s.scalar(select(Job.status).where(Job.id == job_id))
 
 
-def _drop_upload(db: Database, settings: Settings, job_id: str, upload: Path) -> None:
-    storage.remove_quietly(upload)
+def _drop_upload(db: Database, settings: Settings, job_id: str, upload: str) -> None:
+    store.store_for(settings).delete(upload)
     with db.session() as s:
         s.execute(update(Job).where(Job.id == job_id).values(upload_name=None))

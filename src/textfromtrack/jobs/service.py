@@ -10,13 +10,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
 import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import (
@@ -45,10 +44,9 @@ from textfromtrack.errors import (
     RateLimited,
     ValidationFailed,
 )
-from textfromtrack.exports import files
 from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs.models import ACTIVE_STATUSES, Job, JobSegment, JobStatus
-from textfromtrack.media import storage
+from textfromtrack.media import storage, store
 from textfromtrack.media.probe import probe
 from textfromtrack.pipeline import chinese
 from textfromtrack.pipeline.languages import WHISPER_LANGUAGES
@@ -139,14 +137,20 @@ def admit_upload(
     client_ip: str,
     dispatcher: Dispatcher,
 ) -> Job:
-    """Probe a stored upload, then admit it in one short transaction; enqueue after commit.
+    """Probe a received upload (``path``, the store's local spool), store it, then admit it
+    in one short transaction; enqueue after commit.
 
-    No connection is held while probing. On any refusal the file is removed, and no
-    job row or ledger entry exists.
+    No connection is held while probing or storing (a bucket's multipart upload takes a
+    while). On any refusal the file and the stored object are removed, and no job row or
+    ledger entry exists.
     """
+    files = store.store_for(settings)
+    key = store.upload_key(path.name)
     try:
         with _PROBES:
             info = probe(path, probe_name, MAX_DURATION_SECONDS)
+        # Stored before the job exists, so a worker that gets the job finds its audio.
+        files.put_file(key, path, move=True)
         with db.session() as session:
             job = _admit(
                 session,
@@ -162,6 +166,8 @@ def admit_upload(
             after_commit(session, lambda: dispatcher.enqueue(job_id))
     except BaseException:
         storage.remove_quietly(path)
+        if not files.on_this_machine:
+            files.delete(key)  # in a folder the spool was the stored file itself
         raise
     logs.job_event(
         log,
@@ -187,7 +193,8 @@ def retry_in_music_mode(
 ) -> Job:
     """A new vintage job from a finished job's kept audio, admitted and charged like any other."""
     require_results(job, settings)
-    source = kept_audio.source_path(settings.data_dir, job.id)
+    files = store.store_for(settings)
+    source = kept_audio.source_key(files, job.id)
     if source is None:
         raise InvalidState(
             "The audio of this transcription was not kept, so it cannot be retried here. "
@@ -195,9 +202,9 @@ def retry_in_music_mode(
             details={"keep_audio": job.keep_audio},
         )
     precheck(db, settings, user.id, client_ip)
-    path = storage.new_upload_path(settings.data_dir, source.suffix)
+    path = files.spool(store.upload_key(storage.new_upload_name(PurePosixPath(source).suffix)))
     try:
-        shutil.copyfile(source, path)
+        files.fetch(source, path)
     except BaseException:
         storage.remove_quietly(path)
         raise
@@ -512,8 +519,8 @@ def cancel(session: Session, settings: Settings, job: Job) -> Job:
             _remove_upload(session, settings, job)
         elif observed == JobStatus.DONE:
             session.execute(delete(JobSegment).where(JobSegment.job_id == job.id))
-            folder = files.job_exports_dir(settings.data_dir, job.id)
-            after_commit(session, functools.partial(storage.remove_tree_quietly, folder))
+            remove = store.store_for(settings).delete_prefix
+            after_commit(session, functools.partial(remove, store.job_prefix(job.id)))
         # A processing job is left to its worker, which stops at the next stage and cleans up.
         return job
     return job
@@ -521,6 +528,6 @@ def cancel(session: Session, settings: Settings, job: Job) -> Job:
 
 def _remove_upload(session: Session, settings: Settings, job: Job) -> None:
     if job.upload_name:
-        path = storage.uploads_dir(settings.data_dir) / job.upload_name
+        key = store.upload_key(job.upload_name)
         job.upload_name = None
-        after_commit(session, functools.partial(storage.remove_quietly, path))
+        after_commit(session, functools.partial(store.store_for(settings).delete, key))

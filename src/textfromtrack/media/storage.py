@@ -48,19 +48,29 @@ def _host_tag() -> str:
 _UPLOAD_NAME = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[0-9a-f]{32}(\.[a-z0-9]+)?")
 
 
-def new_upload_path(data_dir: Path, extension: str) -> Path:
-    """A fresh path for an upload: owner tag, 32 hex characters, then ``extension`` (".mp3").
+def new_upload_name(extension: str) -> str:
+    """A fresh name for an upload: owner tag, 32 hex characters, then ``extension`` (".mp3").
 
     The extension is kept because FFmpeg uses it as a hint when probing; it must
-    already have passed ``formats.check_extension``. The folder is created here.
+    already have passed ``formats.check_extension``.
     """
     if extension and not (
         extension.startswith(".") and extension[1:].isalnum() and extension.isascii()
     ):
         raise ValueError(f"not a plain file extension: {extension!r}")
+    return f"{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}{extension.lower()}"
+
+
+def is_upload_name(name: str) -> bool:
+    """True for a name ``new_upload_name`` could have made."""
+    return _UPLOAD_NAME.fullmatch(name) is not None
+
+
+def new_upload_path(data_dir: Path, extension: str) -> Path:
+    """A fresh path in the data dir's uploads folder (``new_upload_name``), which is created."""
     folder = uploads_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}{extension.lower()}"
+    return folder / new_upload_name(extension)
 
 
 def upload_writer_is_dead(name: str) -> bool:

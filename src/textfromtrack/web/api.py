@@ -37,7 +37,8 @@ from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs import service
 from textfromtrack.jobs.models import Job, JobStatus
 from textfromtrack.jobs.schemas import JobSummary
-from textfromtrack.ranges import RangedFileResponse
+from textfromtrack.media import store
+from textfromtrack.ranges import stored_file_response
 from textfromtrack.web.schemas import (
     WebAccount,
     WebJob,
@@ -62,7 +63,7 @@ def web_jobs(session: Session, settings: Settings, jobs: Sequence[Job]) -> list[
             # Only a done job that asked to keep its audio can have any: spare the disk look-up.
             audio_available=job.keep_audio
             and job.status == JobStatus.DONE
-            and kept_audio.playback_path(settings.data_dir, job.id) is not None,
+            and kept_audio.playback_key(store.store_for(settings), job.id) is not None,
             language_requested=job.language_requested,
         )
         for job in jobs
@@ -179,17 +180,23 @@ def export(
 @router.get("/jobs/{job_id}/audio", response_class=FileResponse)
 def audio(
     job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
-) -> FileResponse:
+) -> Response:
     """The kept upload for the player, with Range support so that seeking works."""
     job = service.get_for_user(session, caller.user.id, job_id)
     found = None
+    files = store.store_for(settings)
     if job.status == JobStatus.DONE:
         service.require_results(job, settings)
-        found = kept_audio.playback_path(settings.data_dir, job.id)
-    if found is None:
+        found = kept_audio.playback_key(files, job.id)
+    response = None
+    if found is not None:
+        key, media_type = found
+        response = stored_file_response(
+            files, key, media_type, headers={"Cache-Control": "private"}
+        )
+    if response is None:
         raise NotFound("The audio of this transcription was not kept.")
-    path, media_type = found
-    return RangedFileResponse(path, media_type=media_type, headers={"Cache-Control": "private"})
+    return response
 
 
 @router.delete("/jobs/{job_id}", response_model=WebJob)
