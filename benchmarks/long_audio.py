@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from textfromtrack.media.decode import decode_audio, resample_array  # noqa: E40
 from textfromtrack.pipeline import quality, runner  # noqa: E402
 from textfromtrack.pipeline.engines import select  # noqa: E402
 from textfromtrack.pipeline.engines.base import SAMPLE_RATE, Engine, TranscribeOptions  # noqa: E402
+from textfromtrack.pipeline.engines.batching import BatchPolicy  # noqa: E402
 from textfromtrack.pipeline.scoring import word_error_rate  # noqa: E402
 
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -98,18 +98,25 @@ def attempt_stats(attempt: runner.Attempt, reference: str | None, language: str)
     return out
 
 
+def batched_options(options: TranscribeOptions, batch_size: int, speech: bool) -> TranscribeOptions:
+    """What the service's length policy gives long audio: batched, and cut with Silero's
+    speech settings on the standard path (``speech``), as ``engines.select`` does."""
+    policy = BatchPolicy(min_seconds=1, batch_size=batch_size, speech_vad=speech)
+    return policy.options_for(options, float("inf"))
+
+
 def compare(
     audio: Audio,
     engine: Engine,
     options: TranscribeOptions,
-    batch_size: int,
+    batched: TranscribeOptions,
     repeats: int,
     reference: str | None,
     language: str,
 ) -> dict[str, Any]:
     """Both modes on the same samples, alternating; the last run's transcript is scored."""
     voiced = quality.voice_seconds(audio)
-    modes = {"sequential": options, "batched": replace(options, batch_size=batch_size)}
+    modes = {"sequential": options, "batched": batched}
     seconds: dict[str, list[float]] = {m: [] for m in modes}
     last: dict[str, runner.Attempt] = {}
     for _ in range(repeats):
@@ -156,6 +163,7 @@ def main() -> None:
     engine = select._load(settings.whisper_model, settings)
     standard = TranscribeOptions(vad_threshold=settings.vad_threshold)
     vintage = TranscribeOptions(vad_threshold=settings.vintage_vad_threshold)
+    speech_batched = batched_options(standard, batch_size, speech=True)
     report: dict[str, Any] = {
         "load_average_before": os.getloadavg(),
         "model": engine.model_name,
@@ -172,12 +180,12 @@ def main() -> None:
             "seconds": round(len(track) / SAMPLE_RATE, 1),
             "clips": clips,
             "reference_words": len(reference.split()),
-        } | compare(track, engine, standard, batch_size, args.repeats, reference, "en")
+        } | compare(track, engine, standard, speech_batched, args.repeats, reference, "en")
     if args.threshold_seconds:
         report["by_duration"] = {}
         for seconds in (float(s) for s in args.threshold_seconds.split(",")):
             head = track[: round(seconds * SAMPLE_RATE)]
-            timing = compare(head, engine, standard, batch_size, args.repeats, None, "en")
+            timing = compare(head, engine, standard, speech_batched, args.repeats, None, "en")
             report["by_duration"][f"{seconds:g}"] = {
                 "sequential_seconds": timing["sequential"]["seconds"],
                 "batched_seconds": timing["batched"]["seconds"],
@@ -207,8 +215,10 @@ def main() -> None:
                 )
             else:
                 audio = decode_audio(path, SAMPLE_RATE, 1)
+            # The mixes go through the standard path's policy, the stems the vintage one's.
+            song_batched = batched_options(options, batch_size, speech=key == "songs_standard")
             result = compare(
-                audio, engine, options, batch_size, args.song_repeats, lyrics, language
+                audio, engine, options, song_batched, args.song_repeats, lyrics, language
             )
             songs[name] = {
                 mode: {k: result[mode][k] for k in ("median_seconds", "wer", "lines", "language")}

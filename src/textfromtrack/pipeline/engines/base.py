@@ -26,6 +26,8 @@ class TranscribeOptions:
     vad_filter: bool = True
     # Silero speech probability that counts as voice; sung vocals score below speech.
     vad_threshold: float = 0.35
+    # Silence that ends a voiced stretch; 1 s splits songs at instrumental breaks.
+    vad_min_silence_ms: int = 1000
     beam_size: int = 5
     condition_on_previous_text: bool = True
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

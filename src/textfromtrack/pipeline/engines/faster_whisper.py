@@ -133,7 +133,11 @@ class FasterWhisperEngine:
             "vad_filter": options.vad_filter,
             # A fresh dict per call: the batched pipeline pops a key from it.
             "vad_parameters": (
-                {**VAD_PARAMETERS, "threshold": options.vad_threshold}
+                {
+                    **VAD_PARAMETERS,
+                    "threshold": options.vad_threshold,
+                    "min_silence_duration_ms": options.vad_min_silence_ms,
+                }
                 if options.vad_filter
                 else None
             ),
