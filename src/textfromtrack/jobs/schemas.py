@@ -48,6 +48,14 @@ class JobSummary(BaseModel):
     progress: float = Field(description="0..1; meaningful while processing, 1 when done.")
     error: str | None = None
     exports_expire_at: Timestamp | None = None
+    stage: str | None = Field(
+        default=None,
+        description="While processing: decoding, recognising, separating, retrying "
+        "(the automatic retry in music mode begins) or postprocessing; null otherwise.",
+    )
+    revision: int = Field(
+        default=0, description="Saved edits of the transcript; 0 is the machine's lines."
+    )
 
     @classmethod
     def fields_of(
@@ -76,6 +84,8 @@ class JobSummary(BaseModel):
             "chinese_script": facts["chinese_script"],
             "progress": facts["progress"],
             "error": facts["error"],
+            "stage": facts.get("stage") if facts["status"] == JobStatus.PROCESSING else None,
+            "revision": facts.get("revision") or 0,
             "exports_expire_at": (
                 completed + timedelta(days=retention_days) if done and completed else None
             ),

@@ -31,6 +31,12 @@ from textfromtrack.pipeline.separation.base import Separator
 from textfromtrack.pipeline.types import Segment, Transcript
 
 Checkpoint = Callable[[], None]
+# Told the stage the job enters (one of STAGE_NAMES' values, or "retrying"), so a
+# person watching the job sees what it is doing; may raise to abort like ``progress``.
+StageCallback = Callable[[str], None]
+# Told attempts_log as it stands each time an attempt finishes (verdicts "poor" or
+# "passed" until the winner is chosen), so the log grows while the job runs.
+AttemptsCallback = Callable[[list[dict[str, Any]]], None]
 
 
 def _no_checkpoint() -> None:
@@ -42,16 +48,28 @@ def _no_checkpoint() -> None:
 # separate: the vocal stem, resampled for the recogniser; recognise: the engine;
 # postprocess: the quality check and lines (and, for the winner, script and pinyin).
 STAGES = ("decode", "separate", "recognise", "postprocess")
+# What a job shows while it is in each of STAGES; "retrying" marks the move from a
+# poor standard attempt to the music-mode one.
+STAGE_NAMES = {
+    "decode": "decoding",
+    "separate": "separating",
+    "recognise": "recognising",
+    "postprocess": "postprocessing",
+}
+RETRYING = "retrying"
 
 
 class StageClock:
     """Seconds per stage, added up across ``with clock.stage(name):`` blocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_stage: StageCallback | None = None) -> None:
         self.seconds: dict[str, float] = {}
+        self._on_stage = on_stage
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        if self._on_stage is not None:
+            self._on_stage(STAGE_NAMES[name])
         started = time.perf_counter()
         try:
             yield
@@ -165,6 +183,7 @@ def standard_attempt(
     voiced_seconds: float | None,
     progress: ProgressCallback | None = None,
     decode_seconds: float = 0.0,
+    on_stage: StageCallback | None = None,
 ) -> Attempt:
     """``decode_seconds``: what the caller spent getting ``audio``, listed in ``stages``.
 
@@ -175,7 +194,7 @@ def standard_attempt(
     checks, not the decode that a retry shares), so stages may add up to a bit more.
     """
     started = time.perf_counter()
-    clock = StageClock()
+    clock = StageClock(on_stage)
     clock.seconds["decode"] = decode_seconds
     with clock.stage("recognise"):
         transcript = engine.transcribe(AudioInput.of(audio), options, progress)
@@ -202,9 +221,10 @@ def vintage_attempt(
     options: TranscribeOptions,
     progress: ProgressCallback | None = None,
     checkpoint: Checkpoint = _no_checkpoint,
+    on_stage: StageCallback | None = None,
 ) -> Attempt:
     started = time.perf_counter()
-    clock = StageClock()
+    clock = StageClock(on_stage)
     with clock.stage("decode"):
         stereo = decode_audio(audio_path, separator.sample_rate, 2)
     checkpoint()
@@ -238,8 +258,11 @@ def run(
     engines: Engines,
     progress: ProgressCallback | None = None,
     checkpoint: Checkpoint = _no_checkpoint,
+    on_stage: StageCallback | None = None,
+    on_attempt: AttemptsCallback | None = None,
 ) -> Outcome:
     checkpoint()
+    stage: StageCallback = on_stage or (lambda _name: None)
 
     def vintage(number: int, span: ProgressCallback | None) -> Attempt:
         return vintage_attempt(
@@ -250,12 +273,20 @@ def run(
             plan.vintage_options,
             span,
             checkpoint,
+            on_stage,
         )
 
     attempts: list[Attempt] = []
+
+    def finished(attempt: Attempt) -> None:
+        attempts.append(attempt)
+        if on_attempt is not None:
+            on_attempt([a.log_entry("poor" if a.report.poor else "passed") for a in attempts])
+
     if plan.vintage:
-        attempts.append(vintage(1, progress))
+        finished(vintage(1, progress))
     else:
+        stage(STAGE_NAMES["decode"])
         decoding = time.perf_counter()
         # Decoded once: for the voice measure here and for a local engine; a remote
         # engine sends the file itself.
@@ -273,17 +304,20 @@ def run(
             voiced,
             _span(progress, 0, share),
             decoded,
+            on_stage,
         )
         source.release()
-        attempts.append(first)
+        finished(first)
         if plan.retry_when_poor and first.report.poor:
             checkpoint()
-            attempts.append(vintage(2, _span(progress, share, 1.0)))
+            stage(RETRYING)
+            finished(vintage(2, _span(progress, share, 1.0)))
     checkpoint()
     winner = attempts[0]
     for attempt in attempts[1:]:
         if quality.better(attempt.report, winner.report):
             winner = attempt
+    stage(STAGE_NAMES["postprocess"])
     posting = time.perf_counter()
     segments = postprocess(winner.segments, winner.transcript.language, plan)
     return Outcome(winner, attempts, segments, time.perf_counter() - posting)

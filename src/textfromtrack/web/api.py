@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -28,13 +28,14 @@ from textfromtrack.deps import (
     SessionDep,
     SettingsDep,
     UploadSlotsDep,
+    in_connection,
     in_session,
 )
 from textfromtrack.errors import NotFound
 from textfromtrack.exports.responses import export_response
 from textfromtrack.intake import ReceivedUpload
 from textfromtrack.jobs import audio as kept_audio
-from textfromtrack.jobs import service
+from textfromtrack.jobs import events, service
 from textfromtrack.jobs.models import Job, JobStatus
 from textfromtrack.jobs.schemas import JobSummary
 from textfromtrack.media import store
@@ -105,6 +106,27 @@ async def list_jobs(
 
     # The app polls this every 2 s per open page: one thread hop, one connection, briefly.
     return await in_session(db, read)
+
+
+@router.get("/jobs/events", response_class=StreamingResponse)
+async def list_events(
+    request: Request, caller: CurrentWebCaller, db: DatabaseDep, settings: SettingsDep
+) -> StreamingResponse:
+    """The user's active jobs as they change (server-sent events; see jobs.events)."""
+    return events.streaming(events.list_stream(request, db, settings, caller.user.id))
+
+
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+async def job_events(
+    job_id: str,
+    request: Request,
+    caller: CurrentWebCaller,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    """One job's status, stage and attempts as they change (see jobs.events)."""
+    await in_connection(db, lambda c: events.read_job(c, caller.user.id, job_id))  # 404 first
+    return events.streaming(events.job_stream(request, db, settings, caller.user.id, job_id))
 
 
 def _options(received: ReceivedUpload) -> service.SubmitOptions:

@@ -145,7 +145,9 @@ def _auth_page(request: Request, settings: Settings, mode: str, next: str | None
 
 
 @router.get("/app", response_class=HTMLResponse)
-def app_page(request: Request, caller: OptionalWebCaller, settings: SettingsDep) -> Response:
+def app_page(
+    request: Request, caller: OptionalWebCaller, session: SessionDep, settings: SettingsDep
+) -> Response:
     if caller is None:
         return _login_redirect(request)
     return render(
@@ -158,6 +160,7 @@ def app_page(request: Request, caller: OptionalWebCaller, settings: SettingsDep)
         formats=", ".join(ALLOWED_EXTENSIONS),
         languages=LANGUAGES,
         retention_days=f"{settings.export_retention_days:g}",
+        balance=credits.balance(session, caller.user.id),
     )
 
 

@@ -1,5 +1,5 @@
 // The main page: upload files with options, and the job list that follows them live.
-import { api, upload, showError, formatDate, formatSeconds } from "./common.js";
+import { api, upload, showError, formatDate, formatSeconds, stageText, followEvents } from "./common.js";
 
 const form = document.getElementById("upload-form");
 const input = document.getElementById("file");
@@ -20,12 +20,16 @@ const filter = document.getElementById("status-filter");
 const prev = document.getElementById("prev-page");
 const next = document.getElementById("next-page");
 const pageInfo = document.getElementById("page-info");
+const pager = document.getElementById("pager");
+const chineseScript = document.getElementById("chinese_script");
+const balance = document.getElementById("balance");
 
 const MAX_BYTES = 100 * 1024 * 1024;
 let files = [];
 let page = 1;
 const perPage = 10;
 let timer = null;
+let stream = null;
 
 const STATUS_WORDS = { pending: "Waiting", processing: "Transcribing", done: "Done", error: "Failed", cancelled: "Cancelled" };
 
@@ -80,6 +84,7 @@ form.addEventListener("submit", async (event) => {
     body.append("pinyin", pinyin.checked ? "true" : "false");
     body.append("keep_audio", keepAudio.checked ? "true" : "false");
     if (language.value) body.append("language", language.value);
+    body.append("chinese_script", chineseScript.value);
     button.textContent = `Uploading ${file.name}…`;
     uploadProgress.hidden = false;
     uploadProgress.value = 0;
@@ -102,8 +107,15 @@ form.addEventListener("submit", async (event) => {
   setFiles(failed);
   if (!failed.length) input.value = "";
   page = 1;
-  await refresh();
+  await Promise.all([refresh(), refreshBalance()]);
 });
+
+async function refreshBalance() {
+  try {
+    const account = await api("/api/web/account");
+    balance.textContent = String(account.credit_balance);
+  } catch (error) { /* the balance is a courtesy; the upload's own errors say more */ }
+}
 
 function jobItem(job) {
   const li = document.createElement("li");
@@ -124,6 +136,13 @@ function jobItem(job) {
   if (job.language) bits.push(job.language);
   meta.textContent = bits.join(" · ");
   li.append(title, status, meta);
+  const stage = stageText(job);
+  if (stage) {
+    const what = document.createElement("span");
+    what.className = "small stage";
+    what.textContent = stage;
+    li.append(what);
+  }
   if (job.status === "processing" || job.status === "pending") {
     const bar = document.createElement("progress");
     bar.max = 1;
@@ -153,12 +172,28 @@ async function refresh() {
     pageInfo.textContent = `Page ${page} of ${pages}`;
     prev.disabled = page <= 1;
     next.disabled = page >= pages;
-    // Poll only while something is still moving.
-    if (data.active > 0) timer = setTimeout(refresh, 2000);
+    // One page (or none): no pager to read past.
+    pager.hidden = pages <= 1 && page <= 1;
+    // Follow only while something is still moving: live events, else a 2 s poll.
+    if (data.active > 0) follow();
   } catch (error) {
     showError(uploadError, error);
     timer = setTimeout(refresh, 10000);
   }
+}
+
+// Live events for the active jobs: each change updates its item in place; a job that
+// ends (or a stream that goes idle) reloads the page of the list.
+function follow() {
+  if (stream) return;
+  stream = followEvents("/api/web/jobs/events", {
+    job: (job) => {
+      const old = list.querySelector(`li[data-job-id="${CSS.escape(job.job_id)}"]`);
+      if (["done", "error", "cancelled"].includes(job.status)) { refresh(); refreshBalance(); return; }
+      if (old) old.replaceWith(jobItem(job));
+    },
+    idle: (_data, source) => { source.close(); stream = null; refresh(); },
+  }, () => { stream = null; timer = setTimeout(refresh, 2000); });
 }
 
 filter.addEventListener("change", () => { page = 1; refresh(); });

@@ -128,3 +128,44 @@ function wireLogout() {
 }
 
 wireLogout();
+
+// What a running job is doing, in words (jobs/stages.py names the stages).
+const STAGE_WORDS = {
+  decoding: "Decoding the audio",
+  recognising: "Recognising words",
+  separating: "Separating vocals",
+  retrying: "Retrying in music mode",
+  postprocessing: "Post-processing",
+};
+export function stageText(job) {
+  if (job.status !== "processing") return "";
+  const words = STAGE_WORDS[job.stage] || "";
+  // The automatic retry: the standard attempt was poor, music mode runs now.
+  if (job.retrying && job.stage !== "retrying") return `Retrying in music mode · ${words || "starting"}`;
+  return words;
+}
+
+// Follow a server-sent events stream; `handlers` maps event names to functions of the
+// parsed data. Falls back to `fallback()` (polling) when the stream cannot be opened
+// or is refused (EventSource then closes for good). A stream the server ends after a
+// while is reopened by EventSource itself.
+export function followEvents(url, handlers, fallback) {
+  if (!("EventSource" in window)) { fallback(); return null; }
+  const source = new EventSource(url, { withCredentials: true });
+  let opened = false;
+  source.addEventListener("open", () => { opened = true; });
+  for (const [name, handle] of Object.entries(handlers)) {
+    source.addEventListener(name, (e) => {
+      let data = null;
+      try { data = JSON.parse(e.data); } catch (err) { return; }
+      handle(data, source);
+    });
+  }
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED || !opened) {
+      source.close();
+      fallback();
+    }
+  });
+  return source;
+}

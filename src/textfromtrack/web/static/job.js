@@ -1,5 +1,5 @@
 // The transcript page: follow the job, show its lines, karaoke-highlight them with the player.
-import { api, showError } from "./common.js";
+import { api, showError, stageText, followEvents } from "./common.js";
 
 const root = document.getElementById("job");
 const jobId = root.dataset.jobId;
@@ -98,17 +98,38 @@ async function loadSegments() {
   }
 }
 
-// A job still running: poll until it ends, then reload to show its facts and player.
-async function follow() {
+const stageLine = document.getElementById("job-stage");
+const attemptsFact = document.getElementById("fact-attempts");
+
+function showLive(job) {
+  const pct = Math.round((job.progress || 0) * 100);
+  statusText.textContent = job.status === "processing" ? `processing · ${pct}%` : job.status;
+  stageLine.textContent = stageText(job);
+  attemptsFact.textContent = String(job.attempts);
+}
+
+// A job still running: live events (status, stage, each attempt) until it ends, then
+// a reload shows its facts and player. Without a stream, a 2 s poll does the same.
+async function poll() {
   try {
     const job = await api(`/api/web/jobs/${encodeURIComponent(jobId)}`);
-    if (job.status !== status) { location.reload(); return; }
-    const pct = Math.round((job.progress || 0) * 100);
-    statusText.textContent = job.status === "processing" ? `processing · ${pct}%` : job.status;
+    if (job.status !== status && job.status !== "processing") { location.reload(); return; }
+    showLive(job);
   } catch (error) {
     showError(actionError, error);
   }
-  setTimeout(follow, 2000);
+  setTimeout(poll, 2000);
+}
+
+function follow() {
+  followEvents(`/api/web/jobs/${encodeURIComponent(jobId)}/events`, {
+    status: showLive,
+    attempt: (entry) => {
+      const verdict = entry.verdict === "poor" ? "poor result" : "passed the quality check";
+      stageLine.textContent = `Attempt ${entry.attempt} (${entry.pipeline}) finished: ${verdict}`;
+    },
+    end: (_job, source) => { source.close(); location.reload(); },
+  }, poll);
 }
 
 const retry = document.getElementById("retry-music");
