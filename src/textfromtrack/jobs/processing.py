@@ -21,6 +21,7 @@ from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
 from textfromtrack.db import Database, updated, utcnow
 from textfromtrack.jobs import audio as kept_audio
+from textfromtrack.jobs import stages
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.media import store
 from textfromtrack.metrics import jobs as job_events
@@ -199,6 +200,7 @@ def _run_claimed(db: Database, settings: Settings, job_id: str, worker: str) -> 
         plan = job_plan(settings, job)
         keep_audio = job.keep_audio
     reporter = _Reporter(db, job_id, worker)
+    live = stages.StageReporter(db, job_id, worker)
     try:
         with Heartbeat(db, job_id, worker, settings.heartbeat_seconds):
             if upload is None:
@@ -206,7 +208,13 @@ def _run_claimed(db: Database, settings: Settings, job_id: str, worker: str) -> 
             # The data dir's own file, or a local copy of the bucket's object, removed after.
             with store.store_for(settings).local_copy(upload) as audio_file:
                 outcome = runner.run(
-                    audio_file, plan, engines(settings), reporter.progress, reporter.checkpoint
+                    audio_file,
+                    plan,
+                    engines(settings),
+                    reporter.progress,
+                    reporter.checkpoint,
+                    on_stage=live.stage,
+                    on_attempt=live.attempts,
                 )
                 return _finish(
                     db,
@@ -217,7 +225,7 @@ def _run_claimed(db: Database, settings: Settings, job_id: str, worker: str) -> 
                     time.perf_counter() - started,
                     audio_file if keep_audio else None,
                 )
-    except JobLost:
+    except (JobLost, stages.StageLost):
         log.info("job %s was cancelled or reassigned while %s ran it", job_id, worker)
         return _current_status(db, job_id)
     except Exception as exc:

@@ -380,6 +380,8 @@ SHOWN = (
     Job.chinese_script,
     Job.progress,
     Job.error,
+    Job.stage,
+    Job.revision,
 )
 _CHARGED = credits.charged_column(Job.id).label("charged")
 _OWNED = Job.user_id == bindparam("user_id")
