@@ -32,6 +32,7 @@ from textfromtrack.media.store import S3Location, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +197,13 @@ class S3Store:
         if not prefix.endswith("/"):
             raise ValueError(f"a prefix is a folder, ending in '/': {prefix!r}")
         try:
-            keys = [{"Key": self._key(obj.key)} for obj in self.objects(prefix)]
+            keys: list[ObjectIdentifierTypeDef] = [
+                {"Key": self._key(obj.key)} for obj in self.objects(prefix)
+            ]
             for at in range(0, len(keys), DELETE_BATCH):
                 done = self.client.delete_objects(
                     Bucket=self.bucket,
-                    Delete={"Objects": keys[at : at + DELETE_BATCH], "Quiet": True},  # type: ignore[typeddict-item]
+                    Delete={"Objects": keys[at : at + DELETE_BATCH], "Quiet": True},
                 )
                 for error in done.get("Errors", []):
                     log.warning("could not remove %s: %s", error.get("Key"), error.get("Message"))
