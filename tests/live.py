@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +122,11 @@ class LiveServer:
 
 
 def _spawn(
-    tmp_path: Path, data_dir: Path, model_cache: Path, extra_env: Mapping[str, str] | None
+    tmp_path: Path,
+    data_dir: Path,
+    model_cache: Path,
+    extra_env: Mapping[str, str] | None,
+    command: Sequence[str] | None = None,
 ) -> LiveServer:
     port = free_port()
     env = {
@@ -141,7 +145,7 @@ def _spawn(
     log_path = tmp_path / f"serve-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(TFT), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+            list(command or [str(TFT), "serve"]), env=env, stdout=log, stderr=subprocess.STDOUT
         )
     return LiveServer(
         url=f"http://127.0.0.1:{env['TFT_PORT']}",
@@ -185,13 +189,15 @@ def live_server(
     model_cache: Path,
     extra_env: Mapping[str, str] | None = None,
     startup_timeout: float = 120.0,
+    command: Sequence[str] | None = None,
 ) -> Iterator[LiveServer]:
-    """Start `tft serve` on a free port and stop it (and check it stopped) afterwards."""
+    """Start `tft serve` (or ``command``, which must serve like it) on a free port and
+    stop it (and check it stopped) afterwards."""
     data_dir = tmp_path / "live-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + startup_timeout
     for attempt in range(3):
-        server = _spawn(tmp_path, data_dir, model_cache, extra_env)
+        server = _spawn(tmp_path, data_dir, model_cache, extra_env, command)
         try:
             if _wait_ready(server, deadline):
                 break

@@ -17,6 +17,7 @@ from textfromtrack.db import Database
 from textfromtrack.deps import AuthCache
 from textfromtrack.errors import install_error_handlers
 from textfromtrack.intake import UploadSlots
+from textfromtrack.jobs import edit_router as jobs_edits
 from textfromtrack.jobs import events as jobs_events
 from textfromtrack.jobs import router as jobs_router
 from textfromtrack.jobs.upkeep import Maintenance
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(accounts_router.v1_router)
     app.include_router(jobs_router.router)
     app.include_router(jobs_events.router)
+    app.include_router(jobs_edits.router)
     app.include_router(web_api.router)
     app.include_router(web_pages.router)
     app.include_router(openai_router.router)

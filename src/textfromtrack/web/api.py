@@ -35,7 +35,7 @@ from textfromtrack.errors import NotFound
 from textfromtrack.exports.responses import export_response
 from textfromtrack.intake import ReceivedUpload
 from textfromtrack.jobs import audio as kept_audio
-from textfromtrack.jobs import events, service
+from textfromtrack.jobs import editing, events, service
 from textfromtrack.jobs.models import Job, JobStatus
 from textfromtrack.jobs.schemas import JobSummary
 from textfromtrack.media import store
@@ -184,6 +184,41 @@ def get_segments(
         revision=job.revision,
         segments=[web_segment(r.index, r.start, r.end, r.text, r.words) for r in rows],
     )
+
+
+def _web_segments(session: Session, job: Job) -> WebSegments:
+    return WebSegments(
+        job_id=job.id,
+        language=job.language,
+        duration_seconds=round(job.duration_seconds, 3),
+        revision=job.revision,
+        segments=[
+            web_segment(r.index, r.start, r.end, r.text, r.words)
+            for r in editing.segments(session, job)
+        ],
+    )
+
+
+@router.patch("/jobs/{job_id}/segments", response_model=WebSegments)
+def edit_segments(
+    job_id: str,
+    body: editing.SegmentsEdit,
+    caller: CurrentWebCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> WebSegments:
+    """Save the edited lines as a new revision (the API's PATCH rules; free)."""
+    job = service.get_for_user(session, caller.user.id, job_id)
+    return _web_segments(session, editing.save(session, settings, job, body))
+
+
+@router.delete("/jobs/{job_id}/segments/edits", response_model=WebSegments)
+def undo_edits(
+    job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
+) -> WebSegments:
+    """Back to the machine's lines."""
+    job = service.get_for_user(session, caller.user.id, job_id)
+    return _web_segments(session, editing.restore_original(session, settings, job))
 
 
 @router.get("/jobs/{job_id}/export", response_class=Response)

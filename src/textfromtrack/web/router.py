@@ -194,6 +194,7 @@ def job_page(
         active="app",
         job=web_job(session, settings, job),
         formats=formats.FORMATS,
+        balance=credits.balance(session, caller.user.id),
     )
 
 

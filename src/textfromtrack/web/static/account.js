@@ -14,10 +14,12 @@ const copyState = document.getElementById("copy-state");
 const tbody = document.getElementById("token-rows");
 const empty = document.getElementById("tokens-empty");
 
-function cell(text, className) {
+function cell(text, className, label) {
   const td = document.createElement("td");
   td.textContent = text;
   if (className) td.className = className;
+  // On a phone each row stacks, each value under its column's name (app.css).
+  if (label) td.dataset.label = label;
   return td;
 }
 
@@ -26,12 +28,12 @@ function row(token) {
   tr.dataset.tokenId = token.id;
   const state = token.revoked ? " (revoked)" : token.expired ? " (expired)" : "";
   tr.append(
-    cell(token.name + state),
-    cell(`tft_pat_…${token.last_four}`, "mono"),
-    cell(token.scopes.join(", ")),
-    cell(formatDate(token.created_at)),
-    cell(token.last_used_at ? formatDate(token.last_used_at) : "Never"),
-    cell(token.expires_at ? formatDate(token.expires_at) : "Never"),
+    cell(token.name + state, "token-name", "Name"),
+    cell(`tft_pat_…${token.last_four}`, "mono", "Token"),
+    cell(token.scopes.join(", "), "", "Scopes"),
+    cell(formatDate(token.created_at), "", "Created"),
+    cell(token.last_used_at ? formatDate(token.last_used_at) : "Never", "", "Last used"),
+    cell(token.expires_at ? formatDate(token.expires_at) : "Never", "", "Expires"),
   );
   const actions = document.createElement("td");
   if (!token.revoked) {

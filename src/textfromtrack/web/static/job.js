@@ -91,6 +91,7 @@ if (player) {
 async function loadSegments() {
   try {
     const data = await api(`/api/web/jobs/${encodeURIComponent(jobId)}/segments`);
+    lastSegments = data.segments;
     renderSegments(data.segments);
   } catch (error) {
     linesState.replaceChildren();
@@ -135,6 +136,9 @@ function follow() {
 const retry = document.getElementById("retry-music");
 if (retry) {
   retry.addEventListener("click", async () => {
+    // Said before it runs: what it costs and what it drops.
+    const drops = retry.dataset.pinyin === "true" ? " The new transcript has no pinyin (music mode cannot add it)." : "";
+    if (!window.confirm(`Retry in music mode? It is a new transcription and costs 1 credit.${drops}`)) return;
     showError(actionError, null);
     retry.disabled = true;
     try {
@@ -165,3 +169,187 @@ if (cancel) {
 
 if (status === "done") loadSegments();
 else if (status === "pending" || status === "processing") follow();
+
+// ------------------------------------------------------------------ editing
+// A draft of the lines ({start, end, text}); saved as a new revision with PATCH, the
+// server checks it again (ordered, not overlapping, within the track).
+const editToggle = document.getElementById("edit-toggle");
+const editSave = document.getElementById("edit-save");
+const editCancel = document.getElementById("edit-cancel");
+const editUndo = document.getElementById("edit-undo");
+const editState = document.getElementById("edit-state");
+const editHint = document.getElementById("edit-hint");
+const editError = document.getElementById("edit-error");
+let draft = null;
+let lastSegments = [];
+
+const round = (t) => Math.round(t * 1000) / 1000;
+const han = /[\u3400-\u9fff]$/;
+
+function setEditing(on) {
+  editToggle.hidden = on;
+  editSave.hidden = !on;
+  editCancel.hidden = !on;
+  editHint.hidden = !on;
+  showError(editError, null);
+  if (on) {
+    draft = lastSegments.map((s) => ({ start: s.start, end: s.end, text: s.text }));
+    renderDraft();
+  } else {
+    draft = null;
+    renderSegments(lastSegments);
+  }
+}
+
+function button(label, action, n, title) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "button secondary small";
+  b.textContent = label;
+  b.dataset.action = action;
+  b.dataset.n = String(n);
+  if (title) b.setAttribute("aria-label", title);
+  return b;
+}
+
+function timeField(n, which, value) {
+  const label = document.createElement("label");
+  label.className = "edit-time";
+  label.append(which === "start" ? "Start " : "End ");
+  const input = document.createElement("input");
+  input.type = "number";
+  input.step = "0.05";
+  input.min = "0";
+  input.inputMode = "decimal";
+  input.value = String(value);
+  input.dataset.field = which;
+  input.dataset.n = String(n);
+  input.setAttribute("aria-label", `Line ${n + 1} ${which} in seconds`);
+  label.append(input);
+  return label;
+}
+
+function renderDraft(focus) {
+  rows = [];
+  current = null;
+  const items = draft.map((seg, n) => {
+    const li = document.createElement("li");
+    li.className = "line editing";
+    li.dataset.n = String(n);
+    const times = document.createElement("div");
+    times.className = "edit-times";
+    times.append(timeField(n, "start", seg.start));
+    if (player) times.append(button("Now", "now-start", n, `Set line ${n + 1} start to the player's time`));
+    times.append(timeField(n, "end", seg.end));
+    if (player) times.append(button("Now", "now-end", n, `Set line ${n + 1} end to the player's time`));
+    const text = document.createElement("input");
+    text.className = "edit-text";
+    text.value = seg.text;
+    text.dataset.field = "text";
+    text.dataset.n = String(n);
+    text.setAttribute("aria-label", `Line ${n + 1} text`);
+    const actions = document.createElement("div");
+    actions.className = "edit-actions";
+    actions.append(button("Split at cursor", "split", n, `Split line ${n + 1} at the cursor`));
+    if (n + 1 < draft.length) actions.append(button("Merge with next", "merge", n, `Merge line ${n + 1} with line ${n + 2}`));
+    actions.append(button("Delete", "delete", n, `Delete line ${n + 1}`));
+    li.append(times, text, actions);
+    return li;
+  });
+  lines.replaceChildren(...items);
+  linesState.textContent = draft.length ? "" : "Every line was deleted: add none back by cancelling, or save at least one line.";
+  if (focus) {
+    const el = lines.querySelector(`[data-n="${focus.n}"][data-field="${focus.field}"]`);
+    if (el) el.focus();
+  }
+}
+
+lines.addEventListener("input", (e) => {
+  if (!draft) return;
+  const el = e.target;
+  const n = Number(el.dataset.n);
+  if (!draft[n] || !el.dataset.field) return;
+  if (el.dataset.field === "text") draft[n].text = el.value;
+  else if (el.value !== "") draft[n][el.dataset.field] = round(Number(el.value));
+  el.removeAttribute("aria-invalid");
+});
+
+lines.addEventListener("click", (e) => {
+  if (!draft) return;
+  const b = e.target.closest("button[data-action]");
+  if (!b) return;
+  const n = Number(b.dataset.n);
+  const seg = draft[n];
+  const action = b.dataset.action;
+  if (action === "now-start" || action === "now-end") {
+    const field = action === "now-start" ? "start" : "end";
+    seg[field] = round(player.currentTime);
+    lines.querySelector(`input[data-n="${n}"][data-field="${field}"]`).value = String(seg[field]);
+    return;
+  }
+  if (action === "split") {
+    const input = lines.querySelector(`input[data-n="${n}"][data-field="text"]`);
+    const at = input.selectionStart ?? Math.floor(seg.text.length / 2);
+    const left = seg.text.slice(0, at).trim();
+    const right = seg.text.slice(at).trim();
+    if (!left || !right) { editState.textContent = "Put the cursor inside the line's text where it should be split."; return; }
+    // The split time: the player's, when it is inside the line; else by the text's length.
+    const t = player && player.currentTime > seg.start && player.currentTime < seg.end
+      ? player.currentTime : seg.start + (seg.end - seg.start) * (at / seg.text.length);
+    draft.splice(n, 1, { start: seg.start, end: round(t), text: left }, { start: round(t), end: seg.end, text: right });
+    renderDraft({ n: n + 1, field: "text" });
+  } else if (action === "merge" && draft[n + 1]) {
+    const next = draft[n + 1];
+    const joiner = han.test(seg.text) ? "" : " ";
+    draft.splice(n, 2, { start: seg.start, end: next.end, text: `${seg.text}${joiner}${next.text}`.trim() });
+    renderDraft({ n, field: "text" });
+  } else if (action === "delete") {
+    draft.splice(n, 1);
+    renderDraft();
+  }
+});
+
+function markInvalid(fields) {
+  for (const key of Object.keys(fields || {})) {
+    const [, n, field] = key.split(".");
+    const el = lines.querySelector(`[data-n="${n}"][data-field="${field}"]`);
+    if (el) el.setAttribute("aria-invalid", "true");
+  }
+}
+
+function showRevision(revision) {
+  editUndo.hidden = !revision;
+  editState.textContent = revision ? `Edited (revision ${revision}); downloads use your edits.` : "The machine's original lines.";
+}
+
+if (editToggle) {
+  editToggle.addEventListener("click", () => setEditing(true));
+  editCancel.addEventListener("click", () => setEditing(false));
+  editSave.addEventListener("click", async () => {
+    showError(editError, null);
+    editSave.disabled = true;
+    try {
+      const data = await api(`/api/web/jobs/${encodeURIComponent(jobId)}/segments`, { method: "PATCH", json: { segments: draft } });
+      lastSegments = data.segments;
+      setEditing(false);
+      showRevision(data.revision);
+    } catch (error) {
+      showError(editError, error);
+      markInvalid(error.details && error.details.fields);
+    } finally {
+      editSave.disabled = false;
+    }
+  });
+  editUndo.addEventListener("click", async () => {
+    if (!window.confirm("Undo every edit and go back to the machine's original lines?")) return;
+    showError(editError, null);
+    try {
+      const data = await api(`/api/web/jobs/${encodeURIComponent(jobId)}/segments/edits`, { method: "DELETE" });
+      lastSegments = data.segments;
+      setEditing(false);
+      showRevision(data.revision);
+    } catch (error) {
+      showError(editError, error);
+    }
+  });
+}
