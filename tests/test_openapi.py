@@ -28,6 +28,18 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {
         "deleteTranscription",
         {401, 403, 404, 500},
     ),
+    ("GET", "/api/v1/transcriptions/{job_id}/events"): (
+        "streamTranscriptionEvents",
+        {401, 403, 404, 500},
+    ),
+    ("PATCH", "/api/v1/transcriptions/{job_id}/segments"): (
+        "editSegments",
+        {400, 401, 403, 404, 409, 410, 413, 500},
+    ),
+    ("DELETE", "/api/v1/transcriptions/{job_id}/segments/edits"): (
+        "undoSegmentEdits",
+        {401, 403, 404, 409, 410, 500},
+    ),
     ("GET", "/api/v1/transcriptions/{job_id}/segments"): (
         "getSegments",
         {401, 403, 404, 409, 410, 500},

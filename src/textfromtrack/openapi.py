@@ -314,6 +314,8 @@ _JOB_DONE: Final[Json] = {
     "progress": 1.0,
     "error": None,
     "exports_expire_at": "2026-05-15T10:00:13Z",
+    "stage": None,
+    "revision": 0,
 }
 _ATTEMPT: Final[Json] = {
     "attempt": 1,
@@ -456,6 +458,26 @@ OPERATIONS: Final[Mapping[tuple[str, str], Operation]] = {
     ),
     ("DELETE", V1_JOB): Operation(
         "deleteTranscription", _merge(PAT, NOT_FOUND, INTERNAL), example=EXAMPLES["cancelled"]
+    ),
+    ("GET", f"{V1_JOB}/events"): Operation(
+        "streamTranscriptionEvents", _merge(PAT, NOT_FOUND, INTERNAL)
+    ),
+    ("PATCH", f"{V1_JOB}/segments"): Operation(
+        "editSegments",
+        _merge(
+            PAT,
+            NOT_FOUND,
+            RESULTS,
+            _invalid("lines", "segments.1.start", "overlaps the line before"),
+            JSON_BODY,
+            INTERNAL,
+        ),
+        example={**EXAMPLES["segments"], "revision": 1},
+    ),
+    ("DELETE", f"{V1_JOB}/segments/edits"): Operation(
+        "undoSegmentEdits",
+        _merge(PAT, NOT_FOUND, RESULTS, INTERNAL),
+        example={**EXAMPLES["segments"], "revision": 0},
     ),
     ("GET", f"{V1_JOB}/segments"): Operation(
         "getSegments", _merge(PAT, NOT_FOUND, RESULTS, INTERNAL), example=EXAMPLES["segments"]
