@@ -43,7 +43,9 @@ bearer = "${TFT_ST_JWT}"
 # A schema-violating body over the 1 MB JSON limit is refused with 413 before it is
 # parsed, as the spec says for body sizes; that is a rejection too.
 [checks.negative_data_rejection]
-expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5XX"]
+expected-statuses = [
+    "400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5XX",
+]
 """
 
 
