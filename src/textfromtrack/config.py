@@ -44,8 +44,10 @@ class Settings(BaseSettings):
     signup_credits: int = Field(default=10, ge=0)
     """Credits granted to every new account (through the ledger)."""
 
-    top_up_url: str = "https://app.textfromtrack.com/"
-    """Where users buy more credits; returned as ``top_up_url`` by /api/v1/me and in 402 errors."""
+    top_up_url: str | None = None
+    """Where users buy more credits; returned as ``top_up_url`` by /api/v1/me and in 402
+    errors. Unset: this instance's own account page (TFT_PUBLIC_BASE_URL + /app/account),
+    where the app then shows no top-up link: credits come from ``tft credits grant``."""
 
     public_base_url: str = "http://127.0.0.1:8000"
     """The address users reach the service at; an https URL also marks the session cookie Secure."""
@@ -267,6 +269,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'tft.db').resolve()}"
+
+    @property
+    def effective_top_up_url(self) -> str:
+        """TFT_TOP_UP_URL, or this instance's account page: never another site by default."""
+        return self.top_up_url or f"{self.public_base_url.rstrip('/')}/app/account"
 
     @cached_property
     def effective_secret_key(self) -> str:

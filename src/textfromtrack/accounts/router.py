@@ -106,7 +106,7 @@ async def me(ctx: ApiContextDep) -> Response:
             user_id=caller.user.id,
             email=caller.user.email,
             credit_balance=balance,
-            top_up_url=ctx.settings.top_up_url,
+            top_up_url=ctx.settings.effective_top_up_url,
             scopes_granted=caller.scopes,
         )
     )

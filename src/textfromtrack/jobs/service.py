@@ -244,7 +244,7 @@ def _check_admission(session: Session, settings: Settings, user_id: str, client_
             details={
                 "required": credits.JOB_COST,
                 "available": available,
-                "top_up_url": settings.top_up_url,
+                "top_up_url": settings.effective_top_up_url,
             },
         )
 

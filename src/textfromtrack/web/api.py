@@ -80,7 +80,7 @@ def account(caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
     return WebAccount(
         email=caller.user.email,
         credit_balance=credits.balance(session, caller.user.id),
-        top_up_url=settings.top_up_url,
+        top_up_url=settings.effective_top_up_url,
     )
 
 

@@ -22,6 +22,7 @@ from textfromtrack.errors import NotFound
 from textfromtrack.exports import formats
 from textfromtrack.jobs import service
 from textfromtrack.media.formats import ALLOWED_EXTENSIONS
+from textfromtrack.pipeline import inventory
 from textfromtrack.web.api import web_job
 
 HERE = Path(__file__).parent
@@ -52,13 +53,6 @@ LANGUAGES = (
     ("uk", "Ukrainian"),
     ("vi", "Vietnamese"),
 )
-
-
-SEPARATORS = {
-    "auto": "Demucs htdemucs when its weights are installed, otherwise Spleeter 2-stem",
-    "demucs": "Demucs htdemucs",
-    "spleeter": "Spleeter 2-stem",
-}
 
 
 def safe_next(value: str | None, default: str = "/app") -> str:
@@ -218,6 +212,8 @@ def account_page(
 @router.get("/developers", response_class=HTMLResponse)
 def developers_page(request: Request, caller: OptionalWebCaller, settings: SettingsDep) -> Response:
     origin = public_origin(request, settings)
+    # What this instance really runs (cheap: no weights loaded), as `tft models` says.
+    resolved = inventory.resolve(settings)
     return render(
         request,
         "developers.html",
@@ -228,11 +224,15 @@ def developers_page(request: Request, caller: OptionalWebCaller, settings: Setti
         other_formats=", ".join(
             e for e in ALLOWED_EXTENSIONS if e not in {".mp3", ".wav", ".flac"}
         ),
-        separator=SEPARATORS[settings.separator],
-        vintage_model=settings.vintage_model,
+        separator=inventory.SEPARATOR_NAMES.get(resolved.separator or ""),
+        separator_note=resolved.separator_note,
+        vintage_model=resolved.vintage_model,
+        vintage_fallback=resolved.vintage_model != settings.vintage_model,
+        vintage_note=resolved.vintage_note,
         retention_days=f"{settings.export_retention_days:g}",
         per_user=settings.max_active_jobs_per_user,
         per_ip=settings.max_active_jobs_per_ip,
         signup_credits=settings.signup_credits,
-        top_up_url=settings.top_up_url,
+        top_up_url=settings.effective_top_up_url,
+        top_up_set=settings.top_up_url is not None,
     )
