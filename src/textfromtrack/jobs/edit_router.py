@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from textfromtrack.deps import SessionDep, SettingsDep, WriteCaller
 from textfromtrack.jobs import editing, service
 from textfromtrack.jobs.models import Job
-from textfromtrack.jobs.schemas import JobId, SegmentOut, SegmentsOut
+from textfromtrack.jobs.schemas import JobId, SegmentsOut
 
 router = APIRouter(prefix="/api/v1/transcriptions", tags=["v1"])
 
@@ -19,14 +19,8 @@ class RevisedSegmentsOut(SegmentsOut):
 
 
 def _out(session: Session, job: Job) -> RevisedSegmentsOut:
-    rows = editing.segments(session, job)
-    return RevisedSegmentsOut(
-        job_id=job.id,
-        language=job.language,
-        duration_seconds=round(job.duration_seconds, 3),
-        revision=job.revision,
-        segments=[SegmentOut(index=r.index, start=r.start, end=r.end, text=r.text) for r in rows],
-    )
+    rows = service.stored_segments(session, job)
+    return RevisedSegmentsOut(**SegmentsOut.fields_of(job, rows), revision=job.revision)
 
 
 @router.patch(

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from textfromtrack.config import Settings
@@ -147,11 +147,3 @@ def restore_original(session: Session, settings: Settings, job: Job) -> Job:
         job.revision = 0
         session.flush()
     return job
-
-
-def segments(session: Session, job: Job) -> list[JobSegment]:
-    return list(
-        session.scalars(
-            select(JobSegment).where(JobSegment.job_id == job.id).order_by(JobSegment.index)
-        )
-    )

@@ -29,7 +29,6 @@ from textfromtrack.jobs.schemas import (
     JobList,
     JobOut,
     JobSummary,
-    SegmentOut,
     SegmentsOut,
     SubmitOut,
 )
@@ -119,14 +118,8 @@ async def get_job(job_id: str, ctx: ReadContext) -> Response:
 async def get_segments(job_id: str, ctx: ReadContext) -> SegmentsOut:
     def read(session: Session) -> SegmentsOut:
         job = service.get_for_user(session, ctx.user_id, job_id)
-        rows = service.segments_of(session, ctx.settings, job)
         return SegmentsOut(
-            job_id=job.id,
-            language=job.language,
-            duration_seconds=round(job.duration_seconds, 3),
-            segments=[
-                SegmentOut(index=r.index, start=r.start, end=r.end, text=r.text) for r in rows
-            ],
+            **SegmentsOut.fields_of(job, service.segments_of(session, ctx.settings, job))
         )
 
     return await in_session(ctx.db, read)

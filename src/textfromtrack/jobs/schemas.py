@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from textfromtrack.jobs.models import JobStatus
+from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.pipeline.chinese import ChineseScript
 from textfromtrack.timestamps import Timestamp
 
@@ -115,3 +115,15 @@ class SegmentsOut(BaseModel):
     language: str | None
     duration_seconds: float
     segments: list[SegmentOut]
+
+    @classmethod
+    def fields_of(cls, job: Job, rows: Sequence[JobSegment]) -> dict[str, Any]:
+        """The fields of a job's lines (``rows`` in order), for this shape and its kin."""
+        return {
+            "job_id": job.id,
+            "language": job.language,
+            "duration_seconds": round(job.duration_seconds, 3),
+            "segments": [
+                SegmentOut(index=r.index, start=r.start, end=r.end, text=r.text) for r in rows
+            ],
+        }

@@ -487,7 +487,13 @@ def require_results(job: Job, settings: Settings, now: datetime | None = None) -
 
 
 def segments_of(session: Session, settings: Settings, job: Job) -> list[JobSegment]:
+    """The lines a reader may see: 409 unless done, 410 after retention."""
     require_results(job, settings)
+    return stored_segments(session, job)
+
+
+def stored_segments(session: Session, job: Job) -> list[JobSegment]:
+    """The job's current lines, in order, whatever its state (editing writes them)."""
     return list(
         session.scalars(
             select(JobSegment).where(JobSegment.job_id == job.id).order_by(JobSegment.index)

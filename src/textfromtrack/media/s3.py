@@ -60,27 +60,22 @@ class S3Store:
         # buckets at http://host/bucket, with no per-bucket DNS names.
         addressing: Literal["path", "auto"] = "path" if self.endpoint_url else "auto"
         session = boto3.session.Session()  # the default session is not thread-safe
-        self.client: S3Client = session.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            config=Config(
-                retries={"mode": "standard", "max_attempts": 3},
-                connect_timeout=5,
-                read_timeout=60,
-                s3={"addressing_style": addressing},
-            ),
-        )
+
+        def client(attempts: int, connect_seconds: float, read_seconds: float) -> S3Client:
+            return session.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": attempts},
+                    connect_timeout=connect_seconds,
+                    read_timeout=read_seconds,
+                    s3={"addressing_style": addressing},
+                ),
+            )
+
+        self.client: S3Client = client(attempts=3, connect_seconds=5, read_seconds=60)
         # /readyz must answer quickly when the store is down: one try, short timeouts.
-        self._probe: S3Client = session.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            config=Config(
-                retries={"mode": "standard", "max_attempts": 1},
-                connect_timeout=2,
-                read_timeout=5,
-                s3={"addressing_style": addressing},
-            ),
-        )
+        self._probe: S3Client = client(attempts=1, connect_seconds=2, read_seconds=5)
         self._spool_ready = threading.Event()
 
     @property

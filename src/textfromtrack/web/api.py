@@ -36,7 +36,7 @@ from textfromtrack.exports.responses import export_response
 from textfromtrack.intake import ReceivedUpload
 from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs import editing, events, service
-from textfromtrack.jobs.models import Job, JobStatus
+from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.jobs.schemas import JobSummary
 from textfromtrack.media import store
 from textfromtrack.ranges import stored_file_response
@@ -176,7 +176,10 @@ def get_segments(
     job_id: str, caller: CurrentWebCaller, session: SessionDep, settings: SettingsDep
 ) -> WebSegments:
     job = service.get_for_user(session, caller.user.id, job_id)
-    rows = service.segments_of(session, settings, job)
+    return _web_segments(job, service.segments_of(session, settings, job))
+
+
+def _web_segments(job: Job, rows: Sequence[JobSegment]) -> WebSegments:
     return WebSegments(
         job_id=job.id,
         language=job.language,
@@ -186,17 +189,8 @@ def get_segments(
     )
 
 
-def _web_segments(session: Session, job: Job) -> WebSegments:
-    return WebSegments(
-        job_id=job.id,
-        language=job.language,
-        duration_seconds=round(job.duration_seconds, 3),
-        revision=job.revision,
-        segments=[
-            web_segment(r.index, r.start, r.end, r.text, r.words)
-            for r in editing.segments(session, job)
-        ],
-    )
+def _edited(session: Session, job: Job) -> WebSegments:
+    return _web_segments(job, service.stored_segments(session, job))
 
 
 @router.patch("/jobs/{job_id}/segments", response_model=WebSegments)
@@ -209,7 +203,7 @@ def edit_segments(
 ) -> WebSegments:
     """Save the edited lines as a new revision (the API's PATCH rules; free)."""
     job = service.get_for_user(session, caller.user.id, job_id)
-    return _web_segments(session, editing.save(session, settings, job, body))
+    return _edited(session, editing.save(session, settings, job, body))
 
 
 @router.delete("/jobs/{job_id}/segments/edits", response_model=WebSegments)
@@ -218,7 +212,7 @@ def undo_edits(
 ) -> WebSegments:
     """Back to the machine's lines."""
     job = service.get_for_user(session, caller.user.id, job_id)
-    return _web_segments(session, editing.restore_original(session, settings, job))
+    return _edited(session, editing.restore_original(session, settings, job))
 
 
 @router.get("/jobs/{job_id}/export", response_class=Response)
