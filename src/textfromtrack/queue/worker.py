@@ -20,10 +20,16 @@ from textfromtrack import logs
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.jobs.processing import process_job, worker_id
+from textfromtrack.models import import_all_models
 from textfromtrack.queue import routing
 from textfromtrack.queue.dramatiq import ACTORS, make_broker
 
 log = logging.getLogger(__name__)
+
+# Every table in the metadata: nothing else here imports the accounts models, and without
+# `users` the ORM cannot flush a credit entry (whose user_id refers to it), so a failed
+# job's refund raised NoReferencedTableError and the job was left processing.
+import_all_models()
 
 settings = Settings()
 # `tft worker` passes --skip-logging: in this process stderr is Dramatiq's logging pipe.
