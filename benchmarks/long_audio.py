@@ -98,10 +98,10 @@ def attempt_stats(attempt: runner.Attempt, reference: str | None, language: str)
     return out
 
 
-def batched_options(options: TranscribeOptions, batch_size: int, speech: bool) -> TranscribeOptions:
-    """What the service's length policy gives long audio: batched, and cut with Silero's
-    speech settings on the standard path (``speech``), as ``engines.select`` does."""
-    policy = BatchPolicy(min_seconds=1, batch_size=batch_size, speech_vad=speech)
+def batched_options(options: TranscribeOptions, batch_size: int) -> TranscribeOptions:
+    """What the service's length policy gives long audio: batched, cut where the
+    attempt's own voice detector settings say (speech or music), as ``engines.select`` does."""
+    policy = BatchPolicy(min_seconds=1, batch_size=batch_size)
     return policy.options_for(options, float("inf"))
 
 
@@ -161,9 +161,21 @@ def main() -> None:
     batch_size = args.batch_size or settings.batched_decoding_batch_size
     # The loaded model itself, so each mode is chosen here and not by the length policy.
     engine = select._load(settings.whisper_model, settings)
-    standard = TranscribeOptions(vad_threshold=settings.vad_threshold)
-    vintage = TranscribeOptions(vad_threshold=settings.vintage_vad_threshold)
-    speech_batched = batched_options(standard, batch_size, speech=True)
+    # The job's own options (speech settings on the mix, music ones on the stems).
+    from textfromtrack.jobs.processing import job_plan
+
+    class _Job:  # the fields job_plan reads, as a plain upload sets them
+        language_requested = None
+        vintage = False
+        pinyin = False
+        chinese_script = "original"
+        task = None
+        prompt = None
+        temperature = None
+
+    plan = job_plan(settings, _Job())  # type: ignore[arg-type]
+    standard, vintage = plan.standard_options, plan.vintage_options
+    speech_batched = batched_options(standard, batch_size)
     report: dict[str, Any] = {
         "load_average_before": os.getloadavg(),
         "model": engine.model_name,
@@ -216,7 +228,7 @@ def main() -> None:
             else:
                 audio = decode_audio(path, SAMPLE_RATE, 1)
             # The mixes go through the standard path's policy, the stems the vintage one's.
-            song_batched = batched_options(options, batch_size, speech=key == "songs_standard")
+            song_batched = batched_options(options, batch_size)
             result = compare(
                 audio, engine, options, song_batched, args.song_repeats, lyrics, language
             )

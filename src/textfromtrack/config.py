@@ -208,11 +208,56 @@ class Settings(BaseSettings):
     quality_retry: bool = True
     """Retry a standard job whose transcript is judged poor with the vintage pipeline."""
 
-    vad_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    # Speech and music get their own voice-detector settings: the standard attempt
+    # (on the mix) uses faster-whisper's own, which are right for speech, and a song
+    # whose singing they drop is sent to the music path (see music_kept_share); the
+    # vintage attempt runs on the separated vocal stem, where sung vowels score lower
+    # speech probability and instrumental breaks should end a stretch.
+    vad_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     """Silero speech probability above which the standard attempt hears voice (on the mix)."""
+
+    vad_min_silence_ms: int = Field(default=2000, ge=0)
+    """Silence (ms) that ends a voiced stretch in the standard attempt."""
+
+    vad_min_speech_ms: int = Field(default=0, ge=0)
+    """Voiced stretches shorter than this (ms) are dropped in the standard attempt."""
+
+    vad_speech_pad_ms: int = Field(default=400, ge=0)
+    """Padding (ms) kept around each voiced stretch in the standard attempt."""
 
     vintage_vad_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     """The same for the vintage attempt, which runs on the separated vocal stem."""
+
+    vintage_vad_min_silence_ms: int = Field(default=1000, ge=0)
+    """Silence (ms) that ends a sung stretch on the vocal stem."""
+
+    vintage_vad_min_speech_ms: int = Field(default=250, ge=0)
+    """Sung stretches shorter than this (ms) are dropped on the vocal stem."""
+
+    vintage_vad_speech_pad_ms: int = Field(default=400, ge=0)
+    """Padding (ms) kept around each sung stretch on the vocal stem."""
+
+    vintage_voice_detector: Literal["silero", "energy"] = "silero"
+    """What finds the singing on the vocal stem: ``silero`` (the voice detector, with the
+    ``TFT_VINTAGE_VAD_*`` settings) or ``energy`` (the stem's own band energy, whose
+    regions are decoded; Silero drops sung passages, see benchmarks/lyrics.py)."""
+
+    compression_ratio_threshold: float = Field(default=2.4, gt=0)
+    """A 30 s window whose text gzips better than this is re-decoded (Whisper's 2.4)."""
+
+    log_prob_threshold: float = Field(default=-1.0, le=0)
+    """A window whose mean token log-probability is below this is re-decoded (Whisper's -1)."""
+
+    hallucination_silence_threshold: float = Field(default=0, ge=0)
+    """Seconds: skip silences this long around a likely hallucination (0: off, the default)."""
+
+    music_kept_share: float = Field(default=0.7, ge=0, le=10)
+    """A standard attempt whose voice detector passed less than this share of the voiced
+    seconds is music the speech detector failed on, and goes on to the vintage attempt
+    (songs' mixes measured 0.18-0.50, speech 1.4-1.7; 0 turns the rule off)."""
+
+    music_min_voice_seconds: float = Field(default=30, ge=0)
+    """The kept-share rule is applied only to this much voiced audio (short clips pass)."""
 
     batched_decoding_min_seconds: float = Field(default=300, ge=0)
     """Audio at least this long is decoded batched (faster-whisper's BatchedInferencePipeline).

@@ -31,37 +31,28 @@ def test_options_for(policy: BatchPolicy, seconds: float, asked: int, expected: 
     chosen = policy.options_for(options, seconds)
     assert chosen.batch_size == expected
     assert chosen.beam_size == 3  # nothing else changes
-    assert (chosen.vad_threshold, chosen.vad_min_silence_ms) == (0.35, 1000)  # lyrics VAD
+    # The voice detector's settings are the attempt's own (speech or music).
+    assert (chosen.vad_threshold, chosen.vad_min_silence_ms) == (0.5, 2000)
 
 
-@pytest.mark.parametrize(
-    ("speech_vad", "seconds", "expected"),
-    [
-        (True, 600.0, (4, 0.5, 2000)),  # batched speech: Silero's own settings
-        (True, 60.0, (0, 0.35, 1000)),  # sequential: the options as asked
-        (False, 600.0, (4, 0.35, 1000)),  # vocal stems keep the lyrics settings
-    ],
-)
-def test_batched_speech_is_cut_with_speech_settings(
-    speech_vad: bool, seconds: float, expected: tuple[int, float, int]
-) -> None:
-    policy = BatchPolicy(min_seconds=300, batch_size=4, speech_vad=speech_vad)
-    chosen = policy.options_for(TranscribeOptions(), seconds)
-    assert (chosen.batch_size, chosen.vad_threshold, chosen.vad_min_silence_ms) == expected
+def test_batched_chunks_keep_the_attempts_voice_detector() -> None:
+    music = TranscribeOptions(vad_threshold=0.35, vad_min_silence_ms=1000)
+    chosen = BatchPolicy(min_seconds=300, batch_size=4).options_for(music, 600.0)
+    assert (chosen.batch_size, chosen.vad_threshold, chosen.vad_min_silence_ms) == (4, 0.35, 1000)
 
 
 @pytest.mark.parametrize(
     ("env", "standard", "vintage"),
     [
-        ({}, BatchPolicy(300, 4, speech_vad=True), NEVER),
+        ({}, BatchPolicy(300, 4), NEVER),
         (
             {"vintage_batched_decoding": True},
-            BatchPolicy(300, 4, speech_vad=True),
+            BatchPolicy(300, 4),
             BatchPolicy(300, 4),
         ),
         (
             {"batched_decoding_min_seconds": 0, "batched_decoding_batch_size": 8},
-            BatchPolicy(0, 8, speech_vad=True),
+            BatchPolicy(0, 8),
             NEVER,
         ),
     ],
@@ -81,7 +72,7 @@ def test_the_worker_engines_carry_the_policy(tmp_path: Path, model_cache: Path) 
     standard = select.standard_engine(settings)
     vintage = select.vintage_engine(settings)
     assert isinstance(standard, BatchingEngine) and isinstance(vintage, BatchingEngine)
-    assert standard.policy == BatchPolicy(300, 4, speech_vad=True) and vintage.policy == NEVER
+    assert standard.policy == BatchPolicy(300, 4) and vintage.policy == NEVER
     # One loaded model behind both: the wrapper holds no weights of its own.
     assert standard.inner is vintage.inner
     assert (standard.name, standard.model_name) == ("faster-whisper", "whisper-base")

@@ -510,8 +510,61 @@ def test_a_partly_dropped_song_scores_below_the_whole_song() -> None:
 def test_voice_coverage(lines: int, voice: float, low: bool) -> None:
     report = assess(transcript((SONG * 2)[:lines]), voice)
     assert (quality.LOW_COVERAGE in report.reasons) is low
-    # Each synthetic line lasts 3.8 s.
-    assert report.metrics["voice_coverage"] == pytest.approx(lines * 3.8 / voice)
+    # Synthetic lines last 3.8 s, 0.2 s apart: a breath between phrases, bridged.
+    assert report.metrics["voice_coverage"] == pytest.approx((lines * 4.0 - 0.2) / voice)
+
+
+def _worded(*words: tuple[float, float]) -> EngineSegment:
+    return EngineSegment(
+        start=words[0][0],
+        end=words[-1][1],
+        text=" " + " ".join("la" for _ in words),
+        words=tuple(Word(a, b, " la", 0.9) for a, b in words),
+    )
+
+
+@pytest.mark.parametrize(
+    ("segments", "expected"),
+    [
+        # One segment across a stretch the voice detector cut (10-70 s): only its words
+        # count, where the segment's span read 62 s.
+        ((_worded((8.0, 9.0), (9.2, 10.0), (70.0, 71.0)),), 3.0),
+        # Gaps up to 0.5 s between words are part of the phrase.
+        ((_worded((0.0, 1.0), (1.5, 2.0), (2.6, 3.0)),), 2.4),
+        # Overlapping words (and two segments) are counted once.
+        ((_worded((0.0, 2.0), (1.0, 3.0)), _worded((3.2, 4.0))), 4.0),
+        # No words: the segments' spans, unbridged.
+        ((EngineSegment(0.0, 2.0, " a"), EngineSegment(2.3, 3.0, " b")), 2.7),
+        # Empty text is not speech.
+        ((EngineSegment(0.0, 5.0, " "),), 0.0),
+        ((), 0.0),
+    ],
+)
+def test_spoken_seconds(segments: tuple[EngineSegment, ...], expected: float) -> None:
+    t = Transcript("en", 1.0, 80.0, segments, "whisper-base", "faster-whisper")
+    assert quality.spoken_seconds(t) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("kept", "voice", "expected"),
+    [
+        (None, 100.0, None),  # no detector ran, or the engine does not say
+        (50.0, 0.0, None),  # nothing voiced to divide by
+        (32.0, 128.0, 0.25),  # a song's mix: the speech detector dropped the singing
+        (150.0, 100.0, 1.5),  # speech: padded words and short pauses are kept
+    ],
+)
+def test_kept_share(kept: float | None, voice: float, expected: float | None) -> None:
+    assert quality.kept_share(kept, voice) == (
+        None if expected is None else pytest.approx(expected)
+    )
+
+
+def test_usable_words_discount_loops_and_filler() -> None:
+    clean = assess(transcript(SONG), SONG_VOICE)
+    assert clean.metrics["usable_words"] == pytest.approx(clean.metrics["word_count"], rel=0.05)
+    looped = assess(transcript([SONG[0]] * 12), SONG_VOICE)
+    assert looped.metrics["usable_words"] < 0.3 * looped.metrics["word_count"]
 
 
 # --- confidence -----------------------------------------------------------------------------
@@ -604,10 +657,6 @@ def test_better_keeps_the_first_on_a_tie() -> None:
     first, second = _report(0.8), _report(0.8)
     assert not better(second, first)
     assert not better(first, second)
-    assert quality.best_index([first, second]) == 0
-    assert quality.best_index([_report(0.3, True), _report(0.6), _report(0.6)]) == 1
-    with pytest.raises(ValueError):
-        quality.best_index([])
 
 
 def test_any_acceptable_attempt_beats_any_poor_one() -> None:

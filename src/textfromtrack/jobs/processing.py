@@ -25,7 +25,7 @@ from textfromtrack.jobs import stages
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.media import store
 from textfromtrack.metrics import jobs as job_events
-from textfromtrack.pipeline import chinese, runner
+from textfromtrack.pipeline import chinese, decide, runner
 from textfromtrack.pipeline.engines import select as engine_select
 from textfromtrack.pipeline.engines.base import TranscribeOptions
 from textfromtrack.pipeline.separation import select as separator_select
@@ -150,18 +150,36 @@ def requested_decoding(job: Job) -> dict[str, Any]:
 def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
     """Decoding settings per attempt. Why these values: see the lyrics benchmark in the README."""
     requested = requested_decoding(job)
+    # Whisper's own re-decoding thresholds, the same on both paths.
+    decoder: dict[str, Any] = {
+        "compression_ratio_threshold": settings.compression_ratio_threshold,
+        "log_prob_threshold": settings.log_prob_threshold,
+        "hallucination_silence_threshold": settings.hallucination_silence_threshold or None,
+    }
+    # Speech: faster-whisper's own voice-detector settings (the shared English clips'
+    # WER with them is the reference the speech path must not fall below).
     standard = TranscribeOptions(
-        language=job.language_requested, vad_threshold=settings.vad_threshold, **requested
+        language=job.language_requested,
+        vad_threshold=settings.vad_threshold,
+        vad_min_silence_ms=settings.vad_min_silence_ms,
+        vad_min_speech_ms=settings.vad_min_speech_ms,
+        vad_speech_pad_ms=settings.vad_speech_pad_ms,
+        **decoder,
+        **requested,
     )
-    # Measured on the shared song (benchmarks/lyrics.py, README): keeping Whisper's own
-    # conditioning on the previous window beat turning it off on the vocal stem (WER
-    # 0.42 vs 0.43-0.48), and without it the temperature fallback fired on most windows,
-    # making runs non-repeatable and three times slower. Beam search (5) and the
-    # fallback stay; beam 1 looped (WER 1.39). Voice detection runs on the stem, where
-    # instruments no longer count as voice, with its own threshold.
+    # Music, on the vocal stem. Measured on the shared song (benchmarks/lyrics.py,
+    # README): keeping Whisper's own conditioning on the previous window beat turning
+    # it off (WER 0.42 vs 0.43-0.48), and without it the temperature fallback fired on
+    # most windows, three times slower. Beam search (5) and the fallback stay; beam 1
+    # looped (WER 1.39). Sung vowels score lower speech probability than speech, so the
+    # threshold is lower; a 1 s silence ends a stretch at instrumental breaks.
     vintage = TranscribeOptions(
         language=job.language_requested,
         vad_threshold=settings.vintage_vad_threshold,
+        vad_min_silence_ms=settings.vintage_vad_min_silence_ms,
+        vad_min_speech_ms=settings.vintage_vad_min_speech_ms,
+        vad_speech_pad_ms=settings.vintage_vad_speech_pad_ms,
+        **decoder,
         **requested,
     )
     return runner.JobPlan(
@@ -169,6 +187,11 @@ def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
         retry_when_poor=settings.quality_retry,
         standard_options=standard,
         vintage_options=vintage,
+        vintage_detector=settings.vintage_voice_detector,
+        routing=decide.RoutingRule(
+            kept_share=settings.music_kept_share,
+            min_voice_seconds=settings.music_min_voice_seconds,
+        ),
         pinyin=job.pinyin,
         chinese_script=chinese.as_script(job.chinese_script),
     )

@@ -1,8 +1,9 @@
 """The transcription pipeline for one upload, free of HTTP and the database.
 
-Standard jobs: decode -> recognise on the mix -> quality check; a poor result is
-retried once with the vintage pipeline (separate vocals -> recognise the stem)
-and the better-scoring attempt wins. Vintage jobs run the vintage pipeline only.
+Standard jobs: decode -> recognise on the mix -> quality check; a poor result, or
+one whose speech detector dropped most of the voiced audio (music), is retried once
+with the vintage pipeline (separate vocals -> recognise the stem) and the attempt
+with more usable words wins (``decide``). Vintage jobs run the vintage pipeline only.
 Then post-processing: Chinese script, pinyin. ``checkpoint`` runs between stages
 so a cancelled job stops at the next boundary; ``progress`` may also abort.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from textfromtrack.media.decode import decode_audio, resample_array
-from textfromtrack.pipeline import chinese, pinyin, quality
+from textfromtrack.pipeline import chinese, decide, pinyin, quality, vocal_activity
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
     Audio,
@@ -89,7 +90,10 @@ class Attempt:
     # Seconds per entry of STAGES that this attempt ran.
     stages: dict[str, float] = field(default_factory=dict)
 
-    def log_entry(self, verdict: str, extra: dict[str, float] | None = None) -> dict[str, Any]:
+    def log_entry(
+        self, verdict: str, extra: dict[str, float] | None = None, why: str | None = None
+    ) -> dict[str, Any]:
+        """``why``: the decision taken on this attempt (retry, choice), in words."""
         stages = dict(self.stages)
         for name, seconds in (extra or {}).items():
             stages[name] = stages.get(name, 0.0) + seconds
@@ -104,6 +108,7 @@ class Attempt:
             "language": self.transcript.language,
             "quality": self.report.to_dict(),
             "verdict": verdict,
+            **({"why": why} if why else {}),
         }
 
 
@@ -114,6 +119,8 @@ class Outcome:
     segments: list[Segment]  # the winner's, post-processed
     # Chinese script and pinyin on the winner's lines, counted in its "postprocess".
     postprocess_seconds: float = 0.0
+    # Attempt number -> the decision taken on it, in words (attempts_log's "why").
+    why: dict[int, str] = field(default_factory=dict)
 
     @property
     def degraded(self) -> bool:
@@ -126,9 +133,11 @@ class Outcome:
     @property
     def attempts_log(self) -> list[dict[str, Any]]:
         return [
-            a.log_entry("accepted", {"postprocess": self.postprocess_seconds})
+            a.log_entry(
+                "accepted", {"postprocess": self.postprocess_seconds}, self.why.get(a.number)
+            )
             if a is self.winner
-            else a.log_entry("rejected")
+            else a.log_entry("rejected", why=self.why.get(a.number))
             for a in self.attempts
         ]
 
@@ -141,6 +150,10 @@ class JobPlan:
     vintage_options: TranscribeOptions
     pinyin: bool
     chinese_script: chinese.ChineseScript
+    # What finds the singing on the vocal stem: "silero" or "energy" (vintage_attempt).
+    vintage_detector: str = "silero"
+    # When a standard attempt that passed the quality check is music all the same.
+    routing: decide.RoutingRule = decide.DEFAULT_RULE
 
 
 @dataclass(frozen=True)
@@ -222,7 +235,11 @@ def vintage_attempt(
     progress: ProgressCallback | None = None,
     checkpoint: Checkpoint = _no_checkpoint,
     on_stage: StageCallback | None = None,
+    detector: str = "silero",
 ) -> Attempt:
+    """``detector``: what finds the singing on the stem. ``silero``: the engine's voice
+    detector with ``options``' settings; ``energy``: the stem's own band energy
+    (``vocal_activity``), whose regions are all the engine decodes."""
     started = time.perf_counter()
     clock = StageClock(on_stage)
     with clock.stage("decode"):
@@ -234,11 +251,17 @@ def vintage_attempt(
         checkpoint()
         stem = resample_array(vocals, separator.sample_rate, SAMPLE_RATE, 1)
         del vocals
+        # Voice energy is judged on the stem: instruments no longer count as voice.
+        mask, frame_seconds = quality.voiced_frames(stem)
+        voiced = float(mask.sum()) * frame_seconds
+        if detector == "energy":
+            regions = vocal_activity.regions_from_mask(mask, frame_seconds, len(stem) / SAMPLE_RATE)
+            if regions:  # none: a stem with no singing in it; let the engine's detector look
+                options = replace(options, clip_regions=tuple(regions))
     with clock.stage("recognise"):
         transcript = engine.transcribe(AudioInput.of(stem), options, _span(progress, 0.5, 1.0))
     with clock.stage("postprocess"):
-        # Voice energy is judged on the stem: instruments no longer count as voice.
-        report = quality.assess(transcript, quality.voice_seconds(stem))
+        report = quality.assess(transcript, voiced)
         lines = transcript_lines(transcript)
     return Attempt(
         number,
@@ -274,14 +297,21 @@ def run(
             span,
             checkpoint,
             on_stage,
+            plan.vintage_detector,
         )
 
     attempts: list[Attempt] = []
+    why: dict[int, str] = {}
 
     def finished(attempt: Attempt) -> None:
         attempts.append(attempt)
         if on_attempt is not None:
-            on_attempt([a.log_entry("poor" if a.report.poor else "passed") for a in attempts])
+            on_attempt(
+                [
+                    a.log_entry("poor" if a.report.poor else "passed", why=why.get(a.number))
+                    for a in attempts
+                ]
+            )
 
     if plan.vintage:
         finished(vintage(1, progress))
@@ -307,20 +337,27 @@ def run(
             on_stage,
         )
         source.release()
+        decision = decide.needs_music_mode(first.report, plan.routing)
+        retry = decision.retry and plan.retry_when_poor
+        why[1] = decision.why + (
+            "" if not decision.retry else "; retried in music mode" if retry else "; retry is off"
+        )
         finished(first)
-        if plan.retry_when_poor and first.report.poor:
+        if retry:
             checkpoint()
             stage(RETRYING)
             finished(vintage(2, _span(progress, share, 1.0)))
     checkpoint()
-    winner = attempts[0]
-    for attempt in attempts[1:]:
-        if quality.better(attempt.report, winner.report):
-            winner = attempt
+    best, chosen = decide.choose([a.report for a in attempts])
+    winner = attempts[best]
+    if len(attempts) > 1:
+        why[winner.number] = (
+            why[winner.number] + "; kept: " + chosen if winner.number in why else "kept: " + chosen
+        )
     stage(STAGE_NAMES["postprocess"])
     posting = time.perf_counter()
     segments = postprocess(winner.segments, winner.transcript.language, plan)
-    return Outcome(winner, attempts, segments, time.perf_counter() - posting)
+    return Outcome(winner, attempts, segments, time.perf_counter() - posting, why)
 
 
 def postprocess(segments: list[Segment], language: str, plan: JobPlan) -> list[Segment]:

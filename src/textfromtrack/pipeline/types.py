@@ -51,6 +51,11 @@ class Transcript:
     # The model that really ran, as the job reports it (e.g. "whisper-base").
     model: str
     engine: str
+    # Seconds of audio the voice detector passed to the decoder (faster-whisper's
+    # duration_after_vad); None when no detector ran or the engine does not say. Kept
+    # against the voiced seconds, it tells a song whose singing the speech detector
+    # dropped from speech it kept whole.
+    vad_kept_seconds: float | None = None
 
     @property
     def words(self) -> list[Word]:

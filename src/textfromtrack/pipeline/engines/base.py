@@ -21,17 +21,37 @@ ProgressCallback = Callable[[float], None]
 
 @dataclass(frozen=True)
 class TranscribeOptions:
+    """How one attempt is decoded. The defaults are faster-whisper's own, which are
+    right for speech; the music path (vocal stems) gets its own values from Settings
+    (``jobs.processing.job_plan``), measured on the lyrics dev set."""
+
     language: str | None = None  # ISO 639-1; None detects it
     word_timestamps: bool = True
     vad_filter: bool = True
-    # Silero speech probability that counts as voice; sung vocals score below speech.
-    vad_threshold: float = 0.35
-    # Silence that ends a voiced stretch; 1 s splits songs at instrumental breaks.
-    vad_min_silence_ms: int = 1000
+    # Silero speech probability that counts as voice (faster-whisper's 0.5 for speech;
+    # sung vowels score lower, so the music path uses less).
+    vad_threshold: float = 0.5
+    # Silence that ends a voiced stretch (2 s for speech; shorter splits songs at
+    # instrumental breaks, where Whisper otherwise hallucinates).
+    vad_min_silence_ms: int = 2000
+    # Voiced stretches shorter than this are dropped; padding kept around each one.
+    vad_min_speech_ms: int = 0
+    vad_speech_pad_ms: int = 400
     beam_size: int = 5
     condition_on_previous_text: bool = True
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     no_speech_threshold: float = 0.6
+    # A window whose text gzips better than this is a loop and is decoded again at the
+    # next rung of ``temperature`` (Whisper's 2.4); None never retries for it.
+    compression_ratio_threshold: float | None = 2.4
+    # A window whose mean token log-probability is below this is decoded again (-1.0).
+    log_prob_threshold: float | None = -1.0
+    # With word timestamps: skip silent stretches longer than this many seconds around
+    # a likely hallucination (faster-whisper's option; None, its default, is off).
+    hallucination_silence_threshold: float | None = None
+    # Decode only these (start, end) seconds, instead of what the voice detector keeps
+    # (the vocal stem's own sung regions, ``vocal_activity``); None: the detector's.
+    clip_regions: tuple[tuple[float, float], ...] | None = None
     # Tokens (text) fed as context to the first window, e.g. to steer toward lyrics.
     initial_prompt: str | None = None
     # 0 decodes window after window. Above 0: voice-detected chunks of up to 30 s are

@@ -8,6 +8,7 @@ concurrent ``generate`` calls itself, so one loaded model can serve several thre
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from pathlib import Path
@@ -31,16 +32,52 @@ ENGINE_NAME = "faster-whisper"
 
 logger = logging.getLogger(__name__)
 
-# Silero VAD tuned for lyrics rather than dictation: sung vowels score lower speech
-# probability than speech, so the threshold is below Silero's 0.5; a shorter silence
-# than faster-whisper's 2 s splits chunks at instrumental breaks, where Whisper
-# otherwise hallucinates ("Thanks for watching"); the padding keeps word onsets.
-VAD_PARAMETERS: dict[str, float | int] = {
-    "threshold": 0.35,
-    "min_speech_duration_ms": 250,
-    "min_silence_duration_ms": 1000,
-    "speech_pad_ms": 400,
-}
+# Seeded before the first model loads so that CTranslate2's random generators start
+# from a known state; the decoder itself never samples (see DeterministicWhisper).
+RANDOM_SEED = 0
+
+
+def vad_parameters(options: TranscribeOptions) -> dict[str, float | int] | None:
+    """Silero's settings for one attempt (a fresh dict: the batched pipeline pops a key)."""
+    if not options.vad_filter:
+        return None
+    return {
+        "threshold": options.vad_threshold,
+        "min_speech_duration_ms": options.vad_min_speech_ms,
+        "min_silence_duration_ms": options.vad_min_silence_ms,
+        "speech_pad_ms": options.vad_speech_pad_ms,
+    }
+
+
+class DeterministicWhisper:
+    """CTranslate2's Whisper with the temperature fallback made deterministic.
+
+    faster-whisper re-decodes a failed window (a loop, or a very unsure one) by
+    *sampling* at rising temperatures. CTranslate2 draws those samples from a
+    per-thread generator seeded once per thread, so no seed can make a job repeatable
+    once a worker thread has decoded anything: the same stem gave lyrics WER 0.332 and
+    0.360 in two processes. Here a rung at temperature t is a beam search whose
+    repetition penalty grows with t (1 + t/2: 1.1 ... 1.5), which is what a loop
+    needs, and is the same in every process. Everything else is passed through.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        temperature = float(kwargs.get("sampling_temperature", 0.0) or 0.0)
+        if kwargs.get("sampling_topk") == 0 and temperature > 0:
+            beams = int(kwargs.pop("num_hypotheses", 1) or 1)
+            kwargs.pop("sampling_temperature")
+            kwargs["sampling_topk"] = 1
+            kwargs["beam_size"] = max(beams, 2)
+            kwargs["repetition_penalty"] = max(
+                float(kwargs.get("repetition_penalty", 1.0)), 1.0 + temperature / 2.0
+            )
+        return self._inner.generate(*args, **kwargs)
 
 
 def _cuda_available() -> bool:
@@ -94,6 +131,7 @@ class FasterWhisperEngine:
         self.device = resolve_device(device)
         self.compute_type = resolve_compute_type(compute_type, self.device)
         threads = cpu_threads if cpu_threads > 0 else _default_cpu_threads()
+        ctranslate2.set_random_seed(RANDOM_SEED)
         self._model: Any = WhisperModel(
             model_path_or_name,
             device=self.device,
@@ -101,6 +139,7 @@ class FasterWhisperEngine:
             cpu_threads=threads,
             download_root=str(download_root) if download_root is not None else None,
         )
+        self._model.model = DeterministicWhisper(self._model.model)
         # A thin wrapper over the same loaded model: no second copy of the weights.
         self._batched: Any = BatchedInferencePipeline(self._model)
         logger.info(
@@ -131,28 +170,36 @@ class FasterWhisperEngine:
             "no_speech_threshold": options.no_speech_threshold,
             "word_timestamps": options.word_timestamps,
             "vad_filter": options.vad_filter,
-            # A fresh dict per call: the batched pipeline pops a key from it.
-            "vad_parameters": (
-                {
-                    **VAD_PARAMETERS,
-                    "threshold": options.vad_threshold,
-                    "min_silence_duration_ms": options.vad_min_silence_ms,
-                }
-                if options.vad_filter
-                else None
-            ),
+            "vad_parameters": vad_parameters(options),
+            "compression_ratio_threshold": options.compression_ratio_threshold,
+            "log_prob_threshold": options.log_prob_threshold,
             "initial_prompt": options.initial_prompt,
         }
+        regions = options.clip_regions
+        kept: float | None = None
+        if regions:
+            # The caller found where the voice is: decode those stretches, no detector.
+            common["vad_filter"] = False
+            common["vad_parameters"] = None
+            kept = sum(b - a for a, b in regions)
         if options.batch_size > 0:
             # The batched pipeline cuts the audio at the voice detector's pauses into
             # chunks of up to 30 s (without it, at fixed 30 s), detects the language
             # on the voiced audio, and returns one segment per chunk with the same
             # statistics (avg_logprob, no_speech_prob, compression_ratio) and words.
             segments_iter, info = self._batched.transcribe(
-                samples, batch_size=options.batch_size, **common
+                samples,
+                batch_size=options.batch_size,
+                clip_timestamps=_batch_clips(regions) if regions else None,
+                **common,
             )
         else:
-            segments_iter, info = self._model.transcribe(samples, **common)
+            segments_iter, info = self._model.transcribe(
+                samples,
+                hallucination_silence_threshold=options.hallucination_silence_threshold,
+                clip_timestamps=[t for region in regions for t in region] if regions else "0",
+                **common,
+            )
         duration = len(samples) / SAMPLE_RATE
         segments: list[EngineSegment] = []
         done = 0.0
@@ -179,7 +226,28 @@ class FasterWhisperEngine:
             segments=tuple(segments),
             model=self.model_name,
             engine=ENGINE_NAME,
+            vad_kept_seconds=(
+                kept
+                if kept is not None
+                else float(info.duration_after_vad)
+                if options.vad_filter
+                else None
+            ),
         )
+
+
+def _batch_clips(regions: tuple[tuple[float, float], ...]) -> list[dict[str, float]]:
+    """Regions as the batched pipeline takes them: pieces of at most 30 s (it decodes
+    only the first 30 s of a longer one), split evenly so no piece is a sliver."""
+    out: list[dict[str, float]] = []
+    for start, end in regions:
+        pieces = max(1, math.ceil((end - start) / 30.0))
+        step = (end - start) / pieces
+        out.extend(
+            {"start": start + i * step, "end": min(end, start + (i + 1) * step)}
+            for i in range(pieces)
+        )
+    return out
 
 
 def _convert_segment(seg: Any, duration: float) -> EngineSegment:

@@ -26,11 +26,7 @@ def batch_policy(settings: Settings, vintage: bool = False) -> BatchPolicy:
     """TFT_BATCHED_DECODING_*: the standard path always, the vintage path when enabled."""
     if vintage and not settings.vintage_batched_decoding:
         return NEVER
-    return BatchPolicy(
-        settings.batched_decoding_min_seconds,
-        settings.batched_decoding_batch_size,
-        speech_vad=not vintage,
-    )
+    return BatchPolicy(settings.batched_decoding_min_seconds, settings.batched_decoding_batch_size)
 
 
 def standard_engine(settings: Settings) -> Engine:

@@ -127,7 +127,9 @@ function follow() {
     status: showLive,
     attempt: (entry) => {
       const verdict = entry.verdict === "poor" ? "poor result" : "passed the quality check";
-      stageLine.textContent = `Attempt ${entry.attempt} (${entry.pipeline}) finished: ${verdict}`;
+      // "why": the decision taken on it (e.g. music detected, so retried in music mode).
+      const why = entry.why ? `; ${entry.why}` : "";
+      stageLine.textContent = `Attempt ${entry.attempt} (${entry.pipeline}) finished: ${verdict}${why}`;
     },
     end: (_job, source) => { source.close(); location.reload(); },
   }, poll);
