@@ -68,9 +68,9 @@ FINAL = {"done", "error", "cancelled"}
 CLAIMED_BY = re.compile(r"claimed by [^:\s]+:(\d+):")
 
 
-def speech_track(path: Path, seconds: float) -> Path:
+def speech_track(path: Path, seconds: float, testdata: Path = TESTDATA) -> Path:
     """Real English speech: the shared clips end to end (LibriVox first), cut at length."""
-    en = TESTDATA / "en"
+    en = testdata / "en"
     clips = sorted((en / "librivox_sense_and_sensibility").glob("*.wav"))
     clips += sorted(p for p in en.glob("*") if p.suffix in {".wav", ".flac"})
     if not clips:
@@ -285,6 +285,9 @@ def main() -> None:
         help=f"comma-separated, from {', '.join(CONFIGS)} (dramatiq-N for any N)",
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each job's track")
+    parser.add_argument(
+        "--testdata", type=Path, default=TESTDATA, help="the shared test data (default ../shared)"
+    )
     args = parser.parse_args()
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     for c in configs:
@@ -296,8 +299,8 @@ def main() -> None:
         folder = Path(tmp)
         model_cache = folder / "models"
         model_cache.mkdir()
-        track = speech_track(folder / "track.wav", args.seconds)
-        warm = speech_track(folder / "warm.wav", 3.0)
+        track = speech_track(folder / "track.wav", args.seconds, args.testdata)
+        warm = speech_track(folder / "warm.wav", 3.0, args.testdata)
         engine = EngineAlone(track, model_cache)
         results: dict[str, Any] = {}
         for name in configs:
