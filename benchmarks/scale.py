@@ -16,11 +16,14 @@ track alone (the idle submit-to-done), then ``--jobs`` tracks submitted at once 
 HTTP; each job's submit-to-done is measured by the client (POST sent to the first poll
 that sees it done; polls every 0.2 s). The engine alone is timed in this process on the
 same track with the same engine and decoding options the workers use
-(``runner.run_standard``: decode, voice detection, Whisper, lines).
+(``runner.run_standard``: decode, voice detection, Whisper, lines), ``--engine-runs``
+times just before each configuration; their median is that configuration's engine
+time, so drift in the machine's load hits both alike.
 
 Prints JSON: per configuration jobs per minute, p50/p95 submit-to-done, the idle
-job's submit-to-done and its overhead against the engine alone, the workers' own
-runtime per job, and ``os.getloadavg()`` before and after. On a shared 2-core machine
+job's submit-to-done, its overhead against the engine alone and the service's own
+share of it (submit-to-done less the worker's runtime), the workers' runtime per job,
+and ``os.getloadavg()`` before and after. On a shared 2-core machine
 read the ratios between configurations, not the absolute numbers.
 """
 
@@ -112,11 +115,15 @@ class EngineAlone:
         runner.run_standard(track, self.engine, self.options)  # warm-up: loads the model
         self.times: list[float] = []
 
-    def time(self) -> float:
-        started = time.perf_counter()
-        runner.run_standard(self.track, self.engine, self.options)
-        self.times.append(time.perf_counter() - started)
-        return self.times[-1]
+    def time(self, runs: int) -> float:
+        """The median of ``runs`` timings, all kept in ``times``."""
+        mine = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            runner.run_standard(self.track, self.engine, self.options)
+            mine.append(time.perf_counter() - started)
+        self.times += mine
+        return statistics.median(mine)
 
 
 def _r(values: list[float]) -> list[float]:
@@ -242,6 +249,9 @@ def run_config(
         "engine_alone_seconds": round(engine, 2),
         "idle_submit_to_done_seconds": round(idle, 2),
         "idle_worker_runtime_seconds": round(idle_runtime, 2),
+        # Upload, admission, the queue hop, the claim and the poll: the service's own
+        # share of the idle job, free of the engine's run-to-run noise under load.
+        "idle_service_seconds": round(idle - idle_runtime, 2),
         "idle_overhead_seconds": round(idle - engine, 2),
         "idle_ratio_over_engine": round(idle / engine, 3),
         "p50_ratio_over_engine": round(_pct(turnaround, 0.5) / engine, 3),
@@ -286,6 +296,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each job's track")
     parser.add_argument(
+        "--engine-runs", type=int, default=3, help="engine timings before each configuration"
+    )
+    parser.add_argument(
         "--testdata", type=Path, default=TESTDATA, help="the shared test data (default ../shared)"
     )
     args = parser.parse_args()
@@ -305,7 +318,7 @@ def main() -> None:
         results: dict[str, Any] = {}
         for name in configs:
             # Timed again just before each configuration, so load drift hits both alike.
-            alone = engine.time()
+            alone = engine.time(args.engine_runs)
             results[name] = run_config(
                 name, folder / name, model_cache, track, warm, args.jobs, alone
             )
@@ -316,6 +329,7 @@ def main() -> None:
                 "jobs_per_config": args.jobs,
                 "cpu_count": os.cpu_count(),
                 "engine_alone_seconds": _r(engine.times),
+                "engine_alone_seconds_median": round(statistics.median(engine.times), 2),
                 "configs": results,
                 "loadavg_start": [round(x, 2) for x in load_start],
                 "loadavg_end": [round(x, 2) for x in os.getloadavg()],
