@@ -188,11 +188,11 @@ def run_song(
     )
     vintage_seconds = time.perf_counter() - started
     if dump is not None:
-        _dump(standard, dump.with_suffix(".standard.json"))
-        _dump(vintage, dump.with_suffix(".vintage.json"))
+        _dump(standard, dump.parent / f"{dump.name}.standard.json")
+        _dump(vintage, dump.parent / f"{dump.name}.vintage.json")
     decision = decide.needs_music_mode(standard.report, plan.routing)
     attempts = [standard, vintage] if decision.retry else [standard]
-    best, chosen = decide.choose([a.report for a in attempts])
+    best, chosen = decide.choose([a.report for a in attempts], plan.routing.replace_margin)
     winner = attempts[best]
     wer = {
         "standard": _wer(reference, standard, language),
@@ -225,7 +225,8 @@ def speech_check(
     clips = sorted((TESTDATA / "en").rglob("*.wav")) + sorted((TESTDATA / "en").rglob("*.flac"))
     clips += sorted((TESTDATA / "zh").glob("*.wav"))
     engine: Any = loaders.standard()
-    model = engine._model  # the loaded faster_whisper.WhisperModel, for its own defaults
+    # The loaded faster_whisper.WhisperModel under the length policy, for its own defaults.
+    model = getattr(engine, "inner", engine)._model
     rows = []
     for clip in clips:
         reference = clip.with_suffix(".txt").read_text()
@@ -360,6 +361,7 @@ def main() -> None:
             "routing": {
                 "kept_share": plan.routing.kept_share,
                 "min_voice_seconds": plan.routing.min_voice_seconds,
+                "replace_margin": plan.routing.replace_margin,
             },
             "vintage_detector": plan.vintage_detector,
             "overrides": overrides,

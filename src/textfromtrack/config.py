@@ -259,6 +259,10 @@ class Settings(BaseSettings):
     music_min_voice_seconds: float = Field(default=30, ge=0)
     """The kept-share rule is applied only to this much voiced audio (short clips pass)."""
 
+    music_replace_margin: float = Field(default=1.2, ge=1.0)
+    """The music-mode attempt replaces the standard one only with this many times its
+    usable words (separation artefacts become wrong words, which a count cannot see)."""
+
     batched_decoding_min_seconds: float = Field(default=300, ge=0)
     """Audio at least this long is decoded batched (faster-whisper's BatchedInferencePipeline).
     Measured (benchmarks/long_audio.py): 0.98x the sequential time at 30 s, 0.62-0.75x from

@@ -284,3 +284,71 @@ def test_vintage_jobs_travel_on_the_vintage_queue(
             vintage.stop()
         assert jobs[music].status == JobStatus.DONE and jobs[music].vocal_separation_used
     db.dispose()
+
+
+def test_a_poor_standard_attempt_continues_on_the_vintage_queue(
+    tmp_path: Path, model_cache: Path, clips: dict[str, Path], redis_url: str, queue_prefix: str
+) -> None:
+    """A CPU box runs the standard attempt; judged poor (a voice detector that hears
+    nothing empties it), the job records that attempt and waits, pending, for the vintage
+    queue; a music box then runs only the music-mode attempt and chooses between both."""
+    if not (TESTDATA / "en" / "jfk_whisper.flac").is_file():
+        pytest.skip("needs the shared speech clip")
+    env = _env(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'shared-data' / 'tft.db'}",
+        redis_url,
+        queue_prefix,
+        TFT_VAD_THRESHOLD="1.0",
+    )
+    env["TFT_RECONCILE_GRACE_SECONDS"] = "600"  # one message each way
+    db = Database(env["TFT_DATABASE_URL"])
+    with live_server(tmp_path / "serve", model_cache, env) as server:
+        token = server.new_token()
+        with tft_workers(tmp_path / "std", server.env, 1, "--queues", "standard") as (cpu,):
+            job_id = _submit(server, token, "10.4.0.1", clips["long"])
+            deadline = time.monotonic() + 120
+            while True:
+                job = _jobs(db)[job_id]
+                if job.status == JobStatus.PENDING and job.attempts == 1:
+                    break
+                assert job.status in (JobStatus.PENDING, JobStatus.PROCESSING), cpu.log()
+                assert time.monotonic() < deadline, cpu.log()
+                time.sleep(0.3)
+            time.sleep(1.5)  # a standard worker must not take it back
+            job = _jobs(db)[job_id]
+            assert job.status == JobStatus.PENDING and job.stage == "retrying"
+            assert job.worker_id is None and job.claims == 0  # the hand-off is no failure
+            (first,) = job.attempts_log
+            assert first["pipeline"] == "standard" and first["verdict"] == "poor"
+            assert first["handed_off"] is True
+            assert first["why"].endswith("retried in music mode")
+            polled = httpx.get(
+                f"{server.api}/transcriptions/{job_id}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            ).json()
+            assert polled["status"] == "pending" and polled["attempts"] == 1
+        music = start_worker(tmp_path / "vin", server.env, "vintage", "--queues", "vintage")
+        try:
+            # The worker's log as it is when the wait gives up.
+            jobs = _wait_final(db, [job_id], 240, (music.log() for _ in [0]))
+        finally:
+            music.stop()
+        job = jobs[job_id]
+        assert job.status == JobStatus.DONE, job.error
+        assert job.attempts == 2 and job.vocal_separation_used
+        log_first, log_second = job.attempts_log
+        assert log_first["verdict"] == "rejected" and log_second["verdict"] == "accepted"
+        assert log_first["handed_off"] is True and "handed_off" not in log_second
+        assert "kept: most usable words" in log_second["why"]
+        assert job_id in music.log()
+        text = httpx.get(
+            f"{server.api}/transcriptions/{job_id}/export",
+            params={"format": "txt"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).text
+        assert "country" in text.lower()
+        assert_ledger_consistent(db)
+    db.dispose()

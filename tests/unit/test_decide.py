@@ -75,12 +75,24 @@ def test_the_rule_is_a_setting() -> None:
         # Ties keep the earlier attempt (no second-guessing the standard path).
         ([report(usable=100), report(usable=100)], 0, "100 against 100"),
         ([report(usable=0), report(usable=0)], 0, "0 against 0"),
+        # The margin: music mode must have 1.2x the standard attempt's usable words.
+        # The metal dev song's stem had 1.08x and was worse by 0.05-0.08 WER.
+        ([report(usable=209), report(usable=226)], 0, "must have 1.2x to replace it"),
+        ([report(usable=100), report(usable=120)], 0, "120"),
+        ([report(usable=100), report(usable=121)], 1, "121 against 100"),
+        # Nothing against something: any word is infinitely more.
+        ([report(usable=0), report(usable=3)], 1, "3 against 0"),
     ],
 )
 def test_choose(reports: list[QualityReport], winner: int, says: str) -> None:
     best, why = decide.choose(reports)
     assert best == winner
     assert says in why
+
+
+def test_the_margin_is_a_setting() -> None:
+    assert decide.choose([report(usable=100), report(usable=101)], margin=1.0)[0] == 1
+    assert decide.choose([report(usable=100), report(usable=190)], margin=2.0)[0] == 0
 
 
 def test_choose_needs_a_report() -> None:

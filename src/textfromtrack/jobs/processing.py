@@ -12,10 +12,11 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from textfromtrack.config import Settings
 from textfromtrack.credits import service as credits
@@ -25,10 +26,11 @@ from textfromtrack.jobs import stages
 from textfromtrack.jobs.models import Job, JobSegment, JobStatus
 from textfromtrack.media import store
 from textfromtrack.metrics import jobs as job_events
-from textfromtrack.pipeline import chinese, decide, runner
+from textfromtrack.pipeline import chinese, decide, quality, runner
 from textfromtrack.pipeline.engines import select as engine_select
 from textfromtrack.pipeline.engines.base import TranscribeOptions
 from textfromtrack.pipeline.separation import select as separator_select
+from textfromtrack.pipeline.types import Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,16 @@ PROGRESS_MIN_INTERVAL_SECONDS = 1.0
 
 class JobLost(Exception):
     """The job was cancelled, or handed to another worker, while this one worked."""
+
+
+class HandedOff(Exception):
+    """The job's music-mode attempt was handed to the vintage queue (``hand_off``)."""
+
+
+# Told a job id whose standard attempt is stored and which now waits, pending, for a
+# worker of the vintage queue (the Dramatiq worker sends it there). None: this worker
+# runs the music-mode attempt itself (the inline default).
+HandOff = Callable[[str], None]
 
 
 def worker_id(tag: str) -> str:
@@ -191,6 +203,7 @@ def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
         routing=decide.RoutingRule(
             kept_share=settings.music_kept_share,
             min_voice_seconds=settings.music_min_voice_seconds,
+            replace_margin=settings.music_replace_margin,
         ),
         pinyin=job.pinyin,
         chinese_script=chinese.as_script(job.chinese_script),
@@ -205,16 +218,21 @@ def engines(settings: Settings) -> runner.Engines:
     )
 
 
-def process_job(db: Database, settings: Settings, job_id: str, worker: str) -> JobStatus | None:
-    """Run one job to its end. Returns the final status, or None when it was not ours to run."""
+def process_job(
+    db: Database, settings: Settings, job_id: str, worker: str, hand_off: HandOff | None = None
+) -> JobStatus | None:
+    """Run one job to its end (or, with ``hand_off``, to the hand-off of its music-mode
+    attempt). Returns the status it left, or None when it was not ours to run."""
     if not claim(db, job_id, worker):
         return None
     # Log lines carry the job and its request id; claimed, attempts, done or failed.
     with job_events.running(db, job_id, worker):
-        return _run_claimed(db, settings, job_id, worker)
+        return _run_claimed(db, settings, job_id, worker, hand_off)
 
 
-def _run_claimed(db: Database, settings: Settings, job_id: str, worker: str) -> JobStatus | None:
+def _run_claimed(
+    db: Database, settings: Settings, job_id: str, worker: str, hand_off: HandOff | None = None
+) -> JobStatus | None:
     started = time.perf_counter()
     with db.session() as s:
         job = s.get(Job, job_id)
@@ -222,23 +240,47 @@ def _run_claimed(db: Database, settings: Settings, job_id: str, worker: str) -> 
         upload = store.upload_key(job.upload_name) if job.upload_name else None
         plan = job_plan(settings, job)
         keep_audio = job.keep_audio
+        # A standard job whose first attempt another worker ran and handed off.
+        first = stored_first_attempt(s, job)
     reporter = _Reporter(db, job_id, worker)
     live = stages.StageReporter(db, job_id, worker)
+
+    def continue_elsewhere(attempt: runner.Attempt, attempts_log: list[dict[str, Any]]) -> None:
+        assert hand_off is not None
+        _store_first_attempt(db, job_id, worker, attempt, attempts_log)
+        hand_off(job_id)
+        raise HandedOff(job_id)
+
     try:
         with Heartbeat(db, job_id, worker, settings.heartbeat_seconds):
             if upload is None:
                 raise FileNotFoundError("the uploaded audio is missing")
             # The data dir's own file, or a local copy of the bucket's object, removed after.
             with store.store_for(settings).local_copy(upload) as audio_file:
-                outcome = runner.run(
-                    audio_file,
-                    plan,
-                    engines(settings),
-                    reporter.progress,
-                    reporter.checkpoint,
-                    on_stage=live.stage,
-                    on_attempt=live.attempts,
-                )
+                if first is not None:
+                    attempt, why = first
+                    outcome = runner.resume(
+                        audio_file,
+                        plan,
+                        engines(settings),
+                        attempt,
+                        why,
+                        reporter.progress,
+                        reporter.checkpoint,
+                        on_stage=live.stage,
+                        on_attempt=live.attempts,
+                    )
+                else:
+                    outcome = runner.run(
+                        audio_file,
+                        plan,
+                        engines(settings),
+                        reporter.progress,
+                        reporter.checkpoint,
+                        on_stage=live.stage,
+                        on_attempt=live.attempts,
+                        continue_elsewhere=continue_elsewhere if hand_off is not None else None,
+                    )
                 return _finish(
                     db,
                     settings,
@@ -248,6 +290,9 @@ def _run_claimed(db: Database, settings: Settings, job_id: str, worker: str) -> 
                     time.perf_counter() - started,
                     audio_file if keep_audio else None,
                 )
+    except HandedOff:
+        log.info("job %s: music-mode attempt handed to the vintage queue", job_id)
+        return JobStatus.PENDING
     except (JobLost, stages.StageLost):
         log.info("job %s was cancelled or reassigned while %s ran it", job_id, worker)
         return _current_status(db, job_id)
@@ -300,29 +345,118 @@ def _finish(
             )
             if not changed:
                 raise JobLost(job_id)
-            s.add_all(
-                JobSegment(
-                    job_id=job_id,
-                    index=seg.index,
-                    start=round(seg.start, 3),
-                    end=round(seg.end, 3),
-                    text=seg.text,
-                    words=[
-                        [
-                            round(w.start, 3),
-                            round(w.end, 3),
-                            w.text,
-                            None if w.probability is None else round(w.probability, 4),
-                        ]
-                        for w in seg.words
-                    ],
-                )
-                for seg in segments
-            )
+            # A handed-off first attempt's lines were stored for its choice; the
+            # winner's replace them.
+            s.execute(delete(JobSegment).where(JobSegment.job_id == job_id))
+            s.add_all(_segment_rows(job_id, segments))
     except BaseException:
         store.store_for(settings).delete_prefix(store.job_prefix(job_id))
         raise
     return JobStatus.DONE
+
+
+def _segment_rows(job_id: str, segments: list[Segment]) -> list[JobSegment]:
+    return [
+        JobSegment(
+            job_id=job_id,
+            index=seg.index,
+            start=round(seg.start, 3),
+            end=round(seg.end, 3),
+            text=seg.text,
+            words=[
+                [
+                    round(w.start, 3),
+                    round(w.end, 3),
+                    w.text,
+                    None if w.probability is None else round(w.probability, 4),
+                ]
+                for w in seg.words
+            ],
+        )
+        for seg in segments
+    ]
+
+
+def _store_first_attempt(
+    db: Database,
+    job_id: str,
+    worker: str,
+    attempt: runner.Attempt,
+    attempts_log: list[dict[str, Any]],
+) -> None:
+    """Keep the first attempt (its lines as the job's segments, which nobody reads
+    before the job is done, and its attempts_log entry) and put the job back to
+    pending for the vintage queue, in one conditional update: a job cancelled
+    meanwhile is not touched. The claim it used does not count against the job's
+    attempts: it was not a failure."""
+    with db.session() as s:
+        changed = updated(
+            s,
+            update(Job)
+            .where(*_owned(job_id, worker))  # type: ignore[arg-type]
+            .values(
+                status=JobStatus.PENDING,
+                worker_id=None,
+                stage=runner.RETRYING,
+                progress=runner.MUSIC_SHARE,
+                attempts=len(attempts_log),
+                attempts_log=attempts_log,
+                claims=Job.claims - 1,
+            ),
+        )
+        if not changed:
+            raise JobLost(job_id)
+        s.execute(delete(JobSegment).where(JobSegment.job_id == job_id))
+        s.add_all(_segment_rows(job_id, attempt.segments))
+
+
+def stored_first_attempt(s: Any, job: Job) -> tuple[runner.Attempt, str] | None:
+    """The handed-off first attempt of ``job`` and the decision taken on it, rebuilt
+    from its attempts_log entry (marked ``handed_off``, which survives a vintage
+    worker's death) and its stored lines; None for a job that has none."""
+    if not stages.is_handed_off(job.vintage, job.status, job.attempts_log):
+        return None
+    rows = list(
+        s.scalars(select(JobSegment).where(JobSegment.job_id == job.id).order_by(JobSegment.index))
+    )
+    entry = (job.attempts_log or [])[0]
+    q = entry.get("quality") or {}
+    report = quality.QualityReport(
+        score=float(q.get("score", 0.0)),
+        poor=bool(q.get("poor", False)),
+        reasons=tuple(q.get("reasons", ())),
+        metrics={k: float(v) for k, v in (q.get("metrics") or {}).items()},
+    )
+    transcript = Transcript(
+        language=str(entry.get("language") or "en"),
+        language_probability=0.0,
+        duration_seconds=float(job.duration_seconds or 0.0),
+        segments=(),
+        model=str(entry.get("model") or ""),
+        engine=str(entry.get("engine") or ""),
+    )
+    segments = [
+        Segment(
+            index=row.index,
+            start=row.start,
+            end=row.end,
+            text=row.text,
+            words=tuple(Word(*w) for w in (row.words or ())),
+        )
+        for row in rows
+    ]
+    attempt = runner.Attempt(
+        handed_off=True,
+        number=int(entry.get("attempt", 1)),
+        pipeline="standard",
+        transcript=transcript,
+        segments=segments,
+        seconds=float(entry.get("seconds", 0.0)),
+        separator=None,
+        report=report,
+        stages={k: float(v) for k, v in (entry.get("stages") or {}).items()},
+    )
+    return attempt, str(entry.get("why") or "")
 
 
 def _keep_audio(settings: Settings, job_id: str, upload: Path) -> None:

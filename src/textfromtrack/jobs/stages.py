@@ -56,3 +56,16 @@ class StageReporter:
     def attempts(self, log: list[dict[str, Any]]) -> None:
         # attempts grows with the log; model stays None until the winner is known.
         self._write(attempts=len(log), attempts_log=log)
+
+
+def is_handed_off(
+    vintage: bool, status: JobStatus, attempts_log: list[dict[str, Any]] | None
+) -> bool:
+    """Whether a job waits for (or runs) the music-mode attempt of a first attempt that
+    another worker ran: its first entry says so and the job is not final."""
+    return (
+        not vintage
+        and status in (JobStatus.PENDING, JobStatus.PROCESSING)
+        and bool(attempts_log)
+        and attempts_log[0].get("handed_off") is True  # type: ignore[index]
+    )

@@ -27,7 +27,7 @@ from textfromtrack.pipeline.engines.base import (
     ProgressCallback,
     TranscribeOptions,
 )
-from textfromtrack.pipeline.lines import reindex, segments_from_words
+from textfromtrack.pipeline.lines import SPEECH, SUNG, LinePolicy, reindex, segments_from_words
 from textfromtrack.pipeline.separation.base import Separator
 from textfromtrack.pipeline.types import Segment, Transcript
 
@@ -89,6 +89,8 @@ class Attempt:
     report: quality.QualityReport
     # Seconds per entry of STAGES that this attempt ran.
     stages: dict[str, float] = field(default_factory=dict)
+    # Run by one worker, whose job then went on to the vintage queue for music mode.
+    handed_off: bool = False
 
     def log_entry(
         self, verdict: str, extra: dict[str, float] | None = None, why: str | None = None
@@ -109,6 +111,7 @@ class Attempt:
             "quality": self.report.to_dict(),
             "verdict": verdict,
             **({"why": why} if why else {}),
+            **({"handed_off": True} if self.handed_off else {}),
         }
 
 
@@ -165,11 +168,14 @@ class Engines:
     separator: Callable[[], Separator]
 
 
-def transcript_lines(transcript: Transcript) -> list[Segment]:
-    """Lyric-sized lines from word timings, or the engine's segments when it gave no words."""
+def transcript_lines(transcript: Transcript, policy: LinePolicy = SPEECH) -> list[Segment]:
+    """Lyric-sized lines from word timings, or the engine's segments when it gave no words.
+
+    ``SUNG`` for music (the vocal stem, or a mix music mode lost to): lines broken
+    where the annotated dev songs break them (``lines``), not where speech pauses."""
     words = transcript.words
     if words:
-        return segments_from_words(words)
+        return segments_from_words(words, policy)
     return reindex(
         Segment(index=0, start=s.start, end=s.end, text=s.text.strip())
         for s in transcript.segments
@@ -262,7 +268,7 @@ def vintage_attempt(
         transcript = engine.transcribe(AudioInput.of(stem), options, _span(progress, 0.5, 1.0))
     with clock.stage("postprocess"):
         report = quality.assess(transcript, voiced)
-        lines = transcript_lines(transcript)
+        lines = transcript_lines(transcript, SUNG)
     return Attempt(
         number,
         "vintage",
@@ -275,6 +281,54 @@ def vintage_attempt(
     )
 
 
+# Told the first attempt and attempts_log as it stands when a standard attempt needs
+# music mode and the caller has that attempt run elsewhere (a fleet's vintage queue,
+# then ``resume``). It must end the run by raising; nothing after it runs here.
+ContinueElsewhere = Callable[[Attempt, list[dict[str, Any]]], None]
+
+
+class _Book:
+    """The attempts of one run so far, and the decision taken on each, in words."""
+
+    def __init__(self, on_attempt: AttemptsCallback | None) -> None:
+        self.attempts: list[Attempt] = []
+        self.why: dict[int, str] = {}
+        self._on_attempt = on_attempt
+
+    def interim_log(self) -> list[dict[str, Any]]:
+        return [
+            a.log_entry("poor" if a.report.poor else "passed", why=self.why.get(a.number))
+            for a in self.attempts
+        ]
+
+    def finished(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        if self._on_attempt is not None:
+            self._on_attempt(self.interim_log())
+
+
+def _vintage(
+    number: int,
+    audio_path: Path,
+    plan: JobPlan,
+    engines: Engines,
+    span: ProgressCallback | None,
+    checkpoint: Checkpoint,
+    on_stage: StageCallback | None,
+) -> Attempt:
+    return vintage_attempt(
+        number,
+        audio_path,
+        engines.separator(),
+        engines.vintage(),
+        plan.vintage_options,
+        span,
+        checkpoint,
+        on_stage,
+        plan.vintage_detector,
+    )
+
+
 def run(
     audio_path: Path,
     plan: JobPlan,
@@ -283,38 +337,13 @@ def run(
     checkpoint: Checkpoint = _no_checkpoint,
     on_stage: StageCallback | None = None,
     on_attempt: AttemptsCallback | None = None,
+    continue_elsewhere: ContinueElsewhere | None = None,
 ) -> Outcome:
     checkpoint()
     stage: StageCallback = on_stage or (lambda _name: None)
-
-    def vintage(number: int, span: ProgressCallback | None) -> Attempt:
-        return vintage_attempt(
-            number,
-            audio_path,
-            engines.separator(),
-            engines.vintage(),
-            plan.vintage_options,
-            span,
-            checkpoint,
-            on_stage,
-            plan.vintage_detector,
-        )
-
-    attempts: list[Attempt] = []
-    why: dict[int, str] = {}
-
-    def finished(attempt: Attempt) -> None:
-        attempts.append(attempt)
-        if on_attempt is not None:
-            on_attempt(
-                [
-                    a.log_entry("poor" if a.report.poor else "passed", why=why.get(a.number))
-                    for a in attempts
-                ]
-            )
-
+    book = _Book(on_attempt)
     if plan.vintage:
-        finished(vintage(1, progress))
+        book.finished(_vintage(1, audio_path, plan, engines, progress, checkpoint, on_stage))
     else:
         stage(STAGE_NAMES["decode"])
         decoding = time.perf_counter()
@@ -325,7 +354,7 @@ def run(
         decoded = time.perf_counter() - decoding
         checkpoint()
         # Leave room on the progress bar for a retry only when one may happen.
-        share = 0.5 if plan.retry_when_poor else 1.0
+        share = MUSIC_SHARE if plan.retry_when_poor else 1.0
         first = standard_attempt(
             1,
             source,
@@ -339,16 +368,54 @@ def run(
         source.release()
         decision = decide.needs_music_mode(first.report, plan.routing)
         retry = decision.retry and plan.retry_when_poor
-        why[1] = decision.why + (
+        book.why[1] = decision.why + (
             "" if not decision.retry else "; retried in music mode" if retry else "; retry is off"
         )
-        finished(first)
+        book.finished(first)
         if retry:
             checkpoint()
+            if continue_elsewhere is not None:
+                book.attempts[-1] = first = replace(first, handed_off=True)
+                continue_elsewhere(first, book.interim_log())
+                raise RuntimeError("continue_elsewhere returned instead of ending the run")
             stage(RETRYING)
-            finished(vintage(2, _span(progress, share, 1.0)))
+            span = _span(progress, share, 1.0)
+            book.finished(_vintage(2, audio_path, plan, engines, span, checkpoint, on_stage))
+    return _conclude(book, plan, stage, checkpoint)
+
+
+# The share of the progress bar the standard attempt fills when a retry may follow.
+MUSIC_SHARE = 0.5
+
+
+def resume(
+    audio_path: Path,
+    plan: JobPlan,
+    engines: Engines,
+    first: Attempt,
+    first_why: str,
+    progress: ProgressCallback | None = None,
+    checkpoint: Checkpoint = _no_checkpoint,
+    on_stage: StageCallback | None = None,
+    on_attempt: AttemptsCallback | None = None,
+) -> Outcome:
+    """The music-mode attempt of a standard job whose first attempt ran elsewhere
+    (``first``, rebuilt from what that run stored), then the choice, as ``run`` makes it."""
     checkpoint()
-    best, chosen = decide.choose([a.report for a in attempts])
+    stage: StageCallback = on_stage or (lambda _name: None)
+    book = _Book(on_attempt)
+    book.attempts.append(first)
+    book.why[first.number] = first_why
+    stage(RETRYING)
+    span = _span(progress, MUSIC_SHARE, 1.0)
+    book.finished(_vintage(2, audio_path, plan, engines, span, checkpoint, on_stage))
+    return _conclude(book, plan, stage, checkpoint)
+
+
+def _conclude(book: _Book, plan: JobPlan, stage: StageCallback, checkpoint: Checkpoint) -> Outcome:
+    checkpoint()
+    attempts, why = book.attempts, book.why
+    best, chosen = decide.choose([a.report for a in attempts], plan.routing.replace_margin)
     winner = attempts[best]
     if len(attempts) > 1:
         why[winner.number] = (
@@ -356,7 +423,13 @@ def run(
         )
     stage(STAGE_NAMES["postprocess"])
     posting = time.perf_counter()
-    segments = postprocess(winner.segments, winner.transcript.language, plan)
+    lines = winner.segments
+    if winner.pipeline == "standard" and len(attempts) > 1:
+        # Music, though the mix's words won: lines as a song's (better on every dev
+        # song's mix too). Re-split from the words the speech lines carry.
+        sung = segments_from_words([w for s in lines for w in s.words], SUNG)
+        lines = sung or lines
+    segments = postprocess(lines, winner.transcript.language, plan)
     return Outcome(winner, attempts, segments, time.perf_counter() - posting, why)
 
 

@@ -1,5 +1,7 @@
 """Which queue a job goes to: music mode (separation, the large model) on ``vintage``,
-everything else on ``standard``, so a fleet can give each its own kind of machine."""
+everything else on ``standard``, so a fleet can give each its own kind of machine. A
+standard job judged to need music mode records its first attempt and continues on
+``vintage`` (``processing.HandOff``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from sqlalchemy import select
 
 from textfromtrack.db import Database
 from textfromtrack.jobs.models import Job
+from textfromtrack.jobs.stages import is_handed_off
 
 STANDARD: Final = "standard"
 VINTAGE: Final = "vintage"
@@ -20,10 +23,19 @@ def queue_for(vintage: bool) -> str:
 
 
 def queue_of_job(db: Database, job_id: str) -> str:
-    """The queue for a stored job (standard when it is gone: its message is then a no-op)."""
+    """The queue for a stored job (standard when it is gone: its message is then a no-op).
+
+    A standard job whose first attempt was handed off continues on ``vintage`` too
+    (``processing.is_handed_off``).
+    """
     with db.session() as s:
-        vintage = s.scalar(select(Job.vintage).where(Job.id == job_id))
-    return queue_for(bool(vintage))
+        row = s.execute(
+            select(Job.vintage, Job.status, Job.attempts_log).where(Job.id == job_id)
+        ).one_or_none()
+    if row is None:
+        return STANDARD
+    vintage, status, attempts_log = row
+    return queue_for(bool(vintage) or is_handed_off(bool(vintage), status, attempts_log))
 
 
 def broker_queue_name(prefix: str, queue: str) -> str:

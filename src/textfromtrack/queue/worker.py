@@ -22,7 +22,7 @@ from textfromtrack.db import Database
 from textfromtrack.jobs.processing import process_job, worker_id
 from textfromtrack.models import import_all_models
 from textfromtrack.queue import routing
-from textfromtrack.queue.dramatiq import ACTORS, make_broker
+from textfromtrack.queue.dramatiq import ACTORS, make_broker, message_for
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,22 @@ def _database() -> Database:
     return Database.from_settings(settings)
 
 
+def _to_vintage(job_id: str) -> None:
+    """A standard job's music-mode attempt goes to the vintage queue (the GPU boxes).
+    A message lost here is harmless: the reconciler sends pending jobs again, and the
+    job's row sends this one to ``vintage``."""
+    try:
+        broker.enqueue(message_for(settings, job_id, routing.VINTAGE))
+    except Exception:
+        log.warning("job %s: could not send it to the vintage queue; the reconciler will", job_id)
+
+
 def run(job_id: str) -> None:
     """Claim and run one job. A duplicate or stale message finds the job claimed or
     final and does nothing; failures are recorded on the job (and refunded) by
     process_job, so nothing is left for Dramatiq to retry."""
     worker = worker_id(f"dramatiq-{threading.current_thread().name}")
-    status = process_job(_database(), settings, job_id, worker)
+    status = process_job(_database(), settings, job_id, worker, hand_off=_to_vintage)
     if status is None:
         log.info("job %s: not pending, message ignored", job_id)
 
