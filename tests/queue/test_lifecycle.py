@@ -394,15 +394,27 @@ def _lifecycle(
         assert all(f"-{victim}-" in name for name in left), left
 
 
+# Checked before the other fixtures start anything (pytest sets them up in order).
+@pytest.fixture
+def redis_binary() -> None:
+    require(REDIS_SERVER is not None, "no redis-server on PATH")
+
+
+@pytest.fixture
+def rabbitmq() -> str:
+    require(reachable(AMQP_URL, 5672), f"RabbitMQ is not reachable at {AMQP_URL}")
+    return AMQP_URL
+
+
 @pytest.mark.slow
 def test_lifecycle_on_redis_survives_a_killed_worker_and_a_broker_restart(
+    redis_binary: None,
     tmp_path: Path,
     model_cache: Path,
     clips: dict[str, Path],
     pg_url: str,
     bucket: tuple[S3Server, str],
 ) -> None:
-    require(REDIS_SERVER is not None, "no redis-server on PATH")
     with private_redis(tmp_path / "redis") as redis:
         env = {
             "TFT_DATABASE_URL": pg_url,
@@ -414,19 +426,19 @@ def test_lifecycle_on_redis_survives_a_killed_worker_and_a_broker_restart(
 
 @pytest.mark.slow
 def test_lifecycle_on_rabbitmq_survives_a_killed_worker(
+    rabbitmq: str,
     tmp_path: Path,
     model_cache: Path,
     clips: dict[str, Path],
     pg_url: str,
     bucket: tuple[S3Server, str],
 ) -> None:
-    require(reachable(AMQP_URL, 5672), f"RabbitMQ is not reachable at {AMQP_URL}")
     prefix = f"t{uuid.uuid4().hex[:12]}"
-    env = {"TFT_DATABASE_URL": pg_url, "TFT_BROKER_URL": AMQP_URL, "TFT_QUEUE_PREFIX": prefix}
+    env = {"TFT_DATABASE_URL": pg_url, "TFT_BROKER_URL": rabbitmq, "TFT_QUEUE_PREFIX": prefix}
     try:
         _lifecycle(tmp_path, model_cache, clips, env, bucket, None)
     finally:
-        drop_amqp_queues(AMQP_URL, prefix)
+        drop_amqp_queues(rabbitmq, prefix)
 
 
 def test_a_job_failing_in_a_worker_process_is_marked_error_and_refunded(
