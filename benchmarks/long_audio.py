@@ -172,6 +172,7 @@ def main() -> None:
         task = None
         prompt = None
         temperature = None
+        lyrics = None  # known lyrics: none given
 
     plan = job_plan(settings, _Job())  # type: ignore[arg-type]
     standard, vintage = plan.standard_options, plan.vintage_options

@@ -35,7 +35,13 @@ ENV = {
     "TFT_MAX_ACTIVE_JOBS_PER_IP": "3",
 }
 # What the data dir may hold besides files that live jobs own.
-DATABASE_FILES = {"tft.db", "tft.db-wal", "tft.db-shm", "tft.db.maintenance.lock"}
+DATABASE_FILES = {
+    "tft.db",
+    "tft.db-wal",
+    "tft.db-shm",
+    "tft.db.maintenance.lock",
+    "tft.db.migrate.lock",
+}
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ and rolls back when it raises, so services never commit themselves.
 
 from __future__ import annotations
 
+import fcntl
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -297,10 +298,39 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# The migration lock's first advisory key (the upkeep role lock uses 0x7F70002); the
+# second is the schema's hash, so installations sharing a database do not wait on
+# each other.
+MIGRATION_LOCK_CLASS = 0x7F7_0003
+
+
 def migrate(db: Database) -> None:
-    """Bring the schema to head (idempotent)."""
+    """Bring the schema to head (idempotent).
+
+    Two servers starting at once on an empty database raced: on PostgreSQL the second
+    exited with a duplicate key on alembic_version, on SQLite with "database is
+    locked" (two readers that both want to write). Now the second waits, then finds
+    the schema at head: on PostgreSQL behind a transaction-level advisory lock, on a
+    SQLite file behind an flock beside it.
+    """
     cfg = alembic_config(db.url)
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        with path.with_name(path.name + ".migrate.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            _upgrade(db, cfg)
+        return
+    _upgrade(db, cfg)
+
+
+def _upgrade(db: Database, cfg: Config) -> None:
     with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:cls, hashtext(current_schema()))"),
+                {"cls": MIGRATION_LOCK_CLASS},
+            )
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -162,10 +162,10 @@ def test_a_retry_that_is_off_says_so(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not SPEECH.is_file(), reason=f"shared test clip not found at {SPEECH}")
 def test_the_fallback_is_the_same_in_every_process_and_every_job(model_cache: Path) -> None:
-    """Every window is decoded as a fallback rung (a ladder of temperature 1.0 alone).
-    faster-whisper samples there, and three decodes of this clip in one process gave
-    three texts; here two decodes in one process (its generator already used) and two
-    in another process agree."""
+    """Every window is decoded as a fallback rung (a ladder of temperature 1.0 alone),
+    which samples. Sampling on the loaded model's own generator, three decodes of this
+    clip in one process gave three texts; with a sampler per transcription, two decodes
+    in one process (its model's generators already used) and two in another agree."""
     script = f"""
 import json, sys
 sys.path.insert(0, {str(SRC)!r})

@@ -196,7 +196,7 @@ def remove_orphans(db: Database, settings: Settings, now: datetime | None = None
                 files.delete(obj.key)
                 out.uploads.append(obj.name)
     if not files.on_this_machine:
-        _remove_dead_spool(settings)
+        remove_dead_spool(settings)
     names = files.folders(store.EXPORTS_PREFIX)
     if names:
         with db.session() as s:
@@ -224,8 +224,11 @@ def remove_orphans(db: Database, settings: Settings, now: datetime | None = None
     return out
 
 
-def _remove_dead_spool(settings: Settings) -> None:
-    """The local copies a bucket's users make (``store.SPOOL``) that a killed process left."""
+def remove_dead_spool(settings: Settings) -> None:
+    """The local copies a bucket's users make (``store.SPOOL``) that a killed process left.
+
+    Run by the maintenance role on its own data dir, and by every ``tft worker`` at
+    start on its own (a machine that runs only workers has no maintenance role)."""
     folder = store.spool_dir(settings.data_dir)
     if not folder.is_dir():
         return

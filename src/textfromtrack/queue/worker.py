@@ -19,6 +19,7 @@ import dramatiq
 from textfromtrack import logs
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
+from textfromtrack.jobs import maintenance
 from textfromtrack.jobs.processing import process_job, worker_id
 from textfromtrack.models import import_all_models
 from textfromtrack.queue import routing
@@ -36,6 +37,9 @@ settings = Settings()
 logs.configure(settings.log_level, settings.log_format)
 broker = make_broker(settings)
 dramatiq.set_broker(broker)
+# A worker killed mid-job on this machine left its local copy of the upload behind;
+# no maintenance role may run here to remove it.
+maintenance.remove_dead_spool(settings)
 
 
 @functools.cache

@@ -7,16 +7,19 @@ concurrent ``generate`` calls itself, so one loaded model can serve several thre
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import ctranslate2  # type: ignore[import-untyped]
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel  # type: ignore[import-untyped]
+from faster_whisper.utils import download_model  # type: ignore[import-untyped]
 
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
@@ -32,8 +35,7 @@ ENGINE_NAME = "faster-whisper"
 
 logger = logging.getLogger(__name__)
 
-# Seeded before the first model loads so that CTranslate2's random generators start
-# from a known state; the decoder itself never samples (see DeterministicWhisper).
+# The seed every fallback sampler's random generator starts from (DeterministicWhisper).
 RANDOM_SEED = 0
 
 
@@ -50,33 +52,56 @@ def vad_parameters(options: TranscribeOptions) -> dict[str, float | int] | None:
 
 
 class DeterministicWhisper:
-    """CTranslate2's Whisper with the temperature fallback made deterministic.
+    """CTranslate2's Whisper with the temperature fallback made repeatable.
 
     faster-whisper re-decodes a failed window (a loop, or a very unsure one) by
     *sampling* at rising temperatures. CTranslate2 draws those samples from a
-    per-thread generator seeded once per thread, so no seed can make a job repeatable
-    once a worker thread has decoded anything: the same stem gave lyrics WER 0.332 and
-    0.360 in two processes. Here a rung at temperature t is a beam search whose
-    repetition penalty grows with t (1 + t/2: 1.1 ... 1.5), which is what a loop
-    needs, and is the same in every process. Everything else is passed through.
+    generator that each of its worker threads seeds once, the first time it samples,
+    so a long-lived worker's draws depend on every job it decoded before: the same
+    stem gave lyrics WER 0.332 and 0.360 in two processes. No seed set later reaches
+    a generator already made.
+
+    So each transcription that needs the fallback samples on a sampler of its own: a
+    second CTranslate2 model over the same files, made on its first fallback and
+    dropped when the transcription ends. Its worker thread is new, so its generator
+    starts from ``RANDOM_SEED`` and the draws depend only on this audio. Sampling is
+    kept because it decodes songs better than any deterministic rung measured
+    (benchmarks/lyrics.py: a beam search with a rising repetition penalty gave the
+    dev songs' stems a mean WER 0.03 worse, the n-th best beam hypothesis 0.05).
+    The cost is one model load (about half a second for base on CPU) per
+    transcription that falls back, and its memory while that transcription runs.
+    Everything else is passed through to the loaded model.
     """
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, make_sampler: Callable[[], Any]) -> None:
         self._inner = inner
+        self._make_sampler = make_sampler
+        self._local = threading.local()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    @contextlib.contextmanager
+    def transcription(self) -> Iterator[None]:
+        """One transcription on this thread: its fallback samples on its own sampler."""
+        self._local.sampler = None
+        self._local.active = True
+        try:
+            yield
+        finally:
+            self._local.sampler = None
+            self._local.active = False
+
     def generate(self, *args: Any, **kwargs: Any) -> Any:
-        temperature = float(kwargs.get("sampling_temperature", 0.0) or 0.0)
-        if kwargs.get("sampling_topk") == 0 and temperature > 0:
-            beams = int(kwargs.pop("num_hypotheses", 1) or 1)
-            kwargs.pop("sampling_temperature")
-            kwargs["sampling_topk"] = 1
-            kwargs["beam_size"] = max(beams, 2)
-            kwargs["repetition_penalty"] = max(
-                float(kwargs.get("repetition_penalty", 1.0)), 1.0 + temperature / 2.0
-            )
+        sampling = (
+            kwargs.get("sampling_topk") == 0
+            and float(kwargs.get("sampling_temperature", 0.0) or 0.0) > 0
+        )
+        if sampling and getattr(self._local, "active", False):
+            if self._local.sampler is None:
+                ctranslate2.set_random_seed(RANDOM_SEED)
+                self._local.sampler = self._make_sampler()
+            return self._local.sampler.generate(*args, **kwargs)
         return self._inner.generate(*args, **kwargs)
 
 
@@ -131,15 +156,26 @@ class FasterWhisperEngine:
         self.device = resolve_device(device)
         self.compute_type = resolve_compute_type(compute_type, self.device)
         threads = cpu_threads if cpu_threads > 0 else _default_cpu_threads()
-        ctranslate2.set_random_seed(RANDOM_SEED)
+        root = str(download_root) if download_root is not None else None
         self._model: Any = WhisperModel(
             model_path_or_name,
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=threads,
-            download_root=str(download_root) if download_root is not None else None,
+            download_root=root,
         )
-        self._model.model = DeterministicWhisper(self._model.model)
+        # The files just loaded (a name was fetched into the cache by WhisperModel).
+        files = (
+            model_path_or_name
+            if os.path.isdir(model_path_or_name)
+            else download_model(model_path_or_name, local_files_only=True, cache_dir=root)
+        )
+        self._model.model = DeterministicWhisper(
+            self._model.model,
+            lambda: ctranslate2.models.Whisper(
+                files, device=self.device, compute_type=self.compute_type, intra_threads=threads
+            ),
+        )
         # A thin wrapper over the same loaded model: no second copy of the weights.
         self._batched: Any = BatchedInferencePipeline(self._model)
         logger.info(
@@ -152,6 +188,16 @@ class FasterWhisperEngine:
         )
 
     def transcribe(
+        self,
+        audio: AudioInput | Audio,
+        options: TranscribeOptions,
+        progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        # The fallback of this transcription samples on a sampler of its own.
+        with self._model.model.transcription():
+            return self._transcribe(audio, options, progress)
+
+    def _transcribe(
         self,
         audio: AudioInput | Audio,
         options: TranscribeOptions,
