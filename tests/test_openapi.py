@@ -225,7 +225,16 @@ def test_upload_body_is_declared(spec: dict[str, Any]) -> None:
     body = _resolve(spec, media["schema"])
     assert body["required"] == ["file"]
     assert body["properties"]["file"] == {**body["properties"]["file"], "format": "binary"}
-    assert set(body["properties"]) == {"file", "pinyin", "vintage", "language", "chinese_script"}
+    assert set(body["properties"]) == {
+        "file",
+        "pinyin",
+        "vintage",
+        "language",
+        "chinese_script",
+        "lyrics",
+    }
+    lyrics = body["properties"]["lyrics"]
+    assert (lyrics["type"], lyrics["minLength"], lyrics["maxLength"]) == ("string", 1, 20_000)
     assert body["properties"]["chinese_script"]["enum"] == ["simplified", "traditional", "original"]
     assert "en" in body["properties"]["language"]["enum"]
 

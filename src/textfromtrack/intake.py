@@ -41,9 +41,13 @@ from textfromtrack.queue.base import Dispatcher
 
 # A client refused for lack of a slot can come back as soon as one upload finishes.
 SLOT_RETRY_AFTER_SECONDS = 5
-# The form's text fields are a handful of short values; anything else is abuse.
+# The form's text fields are a handful of short values and, at most, a song's lyrics
+# (20,000 characters: up to 80,000 bytes of UTF-8, line breaks sent as CRLF);
+# anything else is abuse.
 MAX_TEXT_FIELDS = 16
-MAX_TEXT_FIELD_BYTES = 64 * 1024
+MAX_TEXT_FIELD_BYTES = 128 * 1024
+# Text fields that a client might send as a file part by mistake: refused by name.
+TEXT_ONLY_FIELDS = ("lyrics",)
 FILE_FIELD = "file"
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -159,6 +163,12 @@ async def receive_upload(request: Request, files: Store, timeout_seconds: float)
     except ClientDisconnect:
         raise ValidationFailed("The upload was interrupted before it was complete.") from None
     try:
+        for name in TEXT_ONLY_FIELDS:
+            if isinstance(form.get(name), UploadFile):
+                raise ValidationFailed(
+                    f"{name} must be a text field, not a file.",
+                    details={"fields": {name: "must be text, not a file"}},
+                )
         upload = form.get(FILE_FIELD)
         if not isinstance(upload, UploadFile):
             raise ValidationFailed(

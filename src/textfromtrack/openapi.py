@@ -31,7 +31,7 @@ from fastapi.openapi.utils import get_openapi
 
 from textfromtrack.config import Settings
 from textfromtrack.exports import formats
-from textfromtrack.pipeline import chinese
+from textfromtrack.pipeline import alignment, chinese
 from textfromtrack.pipeline.languages import WHISPER_LANGUAGES
 from textfromtrack.timestamps import EXAMPLE as TIMESTAMP_EXAMPLE
 
@@ -316,6 +316,7 @@ _JOB_DONE: Final[Json] = {
     "exports_expire_at": "2026-05-15T10:00:13Z",
     "stage": None,
     "revision": 0,
+    "lyrics_anchored": None,
 }
 _ATTEMPT: Final[Json] = {
     "attempt": 1,
@@ -401,6 +402,16 @@ def upload_body(*, keep_audio: bool) -> Json:
             "enum": list(chinese.SCRIPTS),
             "default": "simplified",
             "description": "For Chinese: simplified (default), traditional, or original.",
+        },
+        "lyrics": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": alignment.MAX_LYRICS_CHARS,
+            "description": "The words, when you have them (an addition to v1): the transcript "
+            "is then your text, one line per line break (blank lines ignored), each word "
+            "timed from the audio (the vocal stem in music mode). 1-20,000 characters, not "
+            "only whitespace. The job's lyrics_anchored says how much of it was anchored "
+            "to words heard; the rest is timed between them, never dropped.",
         },
     }
     if keep_audio:

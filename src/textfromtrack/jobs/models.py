@@ -72,6 +72,9 @@ class Job(IdMixin, Base):
     prompt: Mapped[str | None] = mapped_column(Text, default=None)
     temperature: Mapped[float | None] = mapped_column(Float, default=None)
     task: Mapped[str] = mapped_column(String(16), default="transcribe", server_default="transcribe")
+    # The user's own lyrics (line breaks as LF), aligned to the audio instead of the
+    # transcript's words; deferred, since only the worker reads it.
+    lyrics: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
     # The request that submitted the job (its X-Request-ID, bound by logs.py while the
     # request is served), so the worker's log lines carry it too.
     request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)
@@ -89,6 +92,8 @@ class Job(IdMixin, Base):
     stage: Mapped[str | None] = mapped_column(String(32), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     runtime_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    # With lyrics: the share of their words anchored to words heard in the audio.
+    lyrics_anchored: Mapped[float | None] = mapped_column(Float, default=None)
     # Saved edits of the transcript: 0 is the machine's lines. From the first edit on,
     # ``original_segments`` holds the machine's lines ([start, end, text, words] each) so
     # that undo can restore them; deferred, since only editing reads it.

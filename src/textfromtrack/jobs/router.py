@@ -57,6 +57,7 @@ def _options(received: ReceivedUpload) -> service.SubmitOptions:
         received.flag("vintage"),
         received.text("language"),
         received.text("chinese_script"),
+        lyrics=received.text("lyrics"),
     )
 
 
@@ -73,7 +74,8 @@ async def submit(
     ip: ClientIp,
 ) -> SubmitOut:
     """Multipart ``file`` (.mp3, .wav, .flac and other common audio; max 100 MB, 10 min)
-    plus ``pinyin``, ``vintage``, ``language`` (ISO 639-1) and ``chinese_script``.
+    plus ``pinyin``, ``vintage``, ``language`` (ISO 639-1), ``chinese_script`` and
+    ``lyrics`` (the words, when known: they are aligned to the audio, not transcribed).
 
     The body is read here rather than by FastAPI so that it is read only after the
     caller is known, within the upload limits, and with no database connection held.

@@ -56,6 +56,12 @@ class JobSummary(BaseModel):
     revision: int = Field(
         default=0, description="Saved edits of the transcript; 0 is the machine's lines."
     )
+    lyrics_anchored: float | None = Field(
+        default=None,
+        description="Submitted with lyrics, once done: the share (0..1) of the lyrics' "
+        "words anchored to words heard in the audio; the others are timed between their "
+        "neighbours. null without lyrics.",
+    )
 
     @classmethod
     def fields_of(
@@ -86,6 +92,7 @@ class JobSummary(BaseModel):
             "error": facts["error"],
             "stage": facts.get("stage") if facts["status"] == JobStatus.PROCESSING else None,
             "revision": facts.get("revision") or 0,
+            "lyrics_anchored": facts.get("lyrics_anchored"),
             "exports_expire_at": (
                 completed + timedelta(days=retention_days) if done and completed else None
             ),

@@ -48,7 +48,7 @@ from textfromtrack.jobs import audio as kept_audio
 from textfromtrack.jobs.models import ACTIVE_STATUSES, Job, JobSegment, JobStatus
 from textfromtrack.media import storage, store
 from textfromtrack.media.probe import probe
-from textfromtrack.pipeline import chinese
+from textfromtrack.pipeline import alignment, chinese
 from textfromtrack.pipeline.languages import WHISPER_LANGUAGES
 from textfromtrack.queue import routing
 from textfromtrack.queue.base import Dispatcher
@@ -75,6 +75,27 @@ class SubmitOptions:
     prompt: str | None = None
     temperature: float | None = None
     task: str = "transcribe"
+    # The user's own lyrics (line breaks as LF): aligned to the audio, not transcribed.
+    lyrics: str | None = None
+
+
+def normalise_lyrics(lyrics: str | None) -> str | None:
+    """The ``lyrics`` field as kept (CRLF and CR line breaks as LF), or None when absent.
+
+    Present means meant: an empty or whitespace-only value is refused, as is one over
+    MAX_LYRICS_CHARS characters (counted after the line breaks are normalised, so a
+    browser's CRLF counts once) or one with control characters (binary data).
+    """
+    if lyrics is None:
+        return None
+    text = lyrics.replace("\r\n", "\n").replace("\r", "\n")
+    why = alignment.check_lyrics(text)
+    if why is not None:
+        raise ValidationFailed(
+            f"lyrics {why}: give the words as plain text, one sung line per line.",
+            details={"fields": {"lyrics": why}},
+        )
+    return text
 
 
 def normalise_options(
@@ -83,6 +104,7 @@ def normalise_options(
     language: str | None,
     chinese_script: str | None = None,
     keep_audio: bool = False,
+    lyrics: str | None = None,
 ) -> SubmitOptions:
     if pinyin and vintage:
         raise ValidationFailed(
@@ -108,6 +130,7 @@ def normalise_options(
         language=code,
         chinese_script=script,
         keep_audio=keep_audio,
+        lyrics=normalise_lyrics(lyrics),
     )
 
 
@@ -213,6 +236,7 @@ def retry_in_music_mode(
         language=job.language_requested,
         chinese_script=job.chinese_script,
         keep_audio=True,
+        lyrics=job.lyrics,
     )
     # The stored copy's extension is what FFmpeg checks; the user's name stays for display.
     return admit_upload(
@@ -276,6 +300,7 @@ def _admit(
         prompt=options.prompt,
         temperature=options.temperature,
         task=options.task,
+        lyrics=options.lyrics,
         attempts_log=[],
     )
     session.add(job)
@@ -382,6 +407,7 @@ SHOWN = (
     Job.error,
     Job.stage,
     Job.revision,
+    Job.lyrics_anchored,
 )
 _CHARGED = credits.charged_column(Job.id).label("charged")
 _OWNED = Job.user_id == bindparam("user_id")

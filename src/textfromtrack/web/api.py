@@ -136,6 +136,7 @@ def _options(received: ReceivedUpload) -> service.SubmitOptions:
         received.text("language"),
         received.text("chinese_script"),
         received.flag("keep_audio"),
+        received.text("lyrics"),
     )
 
 
@@ -149,7 +150,8 @@ async def submit(
     slots: UploadSlotsDep,
     ip: ClientIp,
 ) -> WebJob:
-    """The app's upload: the API's fields plus ``keep_audio``, read as the API reads them."""
+    """The app's upload: the API's fields (``lyrics`` included) plus ``keep_audio``, read
+    as the API reads them."""
     job = await intake.accept(request, db, settings, dispatcher, slots, caller.user, ip, _options)
     return await run_in_threadpool(_fresh_web_job, db, settings, job)
 
@@ -271,6 +273,7 @@ def retry_music(
 ) -> WebJob:
     with db.session() as session:
         job = service.get_for_user(session, caller.user.id, job_id)
+        job.lyrics  # noqa: B018  (deferred: loaded while the session is open, for the retry)
     # Copying and probing the kept audio happens with no connection held.
     new = service.retry_in_music_mode(db, settings, caller.user, job, ip, dispatcher)
     return _fresh_web_job(db, settings, new)

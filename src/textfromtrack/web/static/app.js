@@ -23,6 +23,11 @@ const pageInfo = document.getElementById("page-info");
 const pager = document.getElementById("pager");
 const chineseScript = document.getElementById("chinese_script");
 const balance = document.getElementById("balance");
+const hasLyrics = document.getElementById("has_lyrics");
+const lyricsField = document.getElementById("lyrics-field");
+const lyrics = document.getElementById("lyrics");
+const lyricsError = document.getElementById("lyrics-error");
+const MAX_LYRICS = 20000;
 
 const MAX_BYTES = 100 * 1024 * 1024;
 let files = [];
@@ -61,6 +66,22 @@ function checkOptions() {
 vintage.addEventListener("change", checkOptions);
 pinyin.addEventListener("change", checkOptions);
 
+// "I have the lyrics": the words the transcript keeps, timed to the audio.
+hasLyrics.addEventListener("change", () => {
+  lyricsField.hidden = !hasLyrics.checked;
+  lyricsError.textContent = "";
+  if (hasLyrics.checked) lyrics.focus();
+});
+
+function checkLyrics() {
+  lyricsError.textContent = "";
+  if (!hasLyrics.checked) return true;
+  // The server counts a line break once, as this does (a browser sends CRLF).
+  if (!lyrics.value.trim()) lyricsError.textContent = "Paste the lyrics, or untick \u201cI have the lyrics\u201d.";
+  else if (lyrics.value.replace(/\r\n?/g, "\n").length > MAX_LYRICS) lyricsError.textContent = `The lyrics are longer than ${MAX_LYRICS.toLocaleString()} characters.`;
+  return !lyricsError.textContent;
+}
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   showError(uploadError, null);
@@ -75,6 +96,7 @@ form.addEventListener("submit", async (event) => {
     return;
   }
   if (!checkOptions()) { vintage.focus(); return; }
+  if (!checkLyrics()) { lyrics.focus(); return; }
   button.disabled = true;
   const failed = [];
   for (const file of files) {
@@ -85,6 +107,7 @@ form.addEventListener("submit", async (event) => {
     body.append("keep_audio", keepAudio.checked ? "true" : "false");
     if (language.value) body.append("language", language.value);
     body.append("chinese_script", chineseScript.value);
+    if (hasLyrics.checked) body.append("lyrics", lyrics.value);
     button.textContent = `Uploading ${file.name}…`;
     uploadProgress.hidden = false;
     uploadProgress.value = 0;

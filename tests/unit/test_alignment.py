@@ -1,0 +1,344 @@
+"""Known lyrics, aligned: parsing, text-to-text matching, interpolation, forced steps."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from textfromtrack.pipeline import alignment as al
+from textfromtrack.pipeline.types import Word
+
+
+def words(*items: tuple[float, float, str]) -> list[Word]:
+    return [Word(start, end, text, 0.9) for start, end, text in items]
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize(
+    ("text", "lines", "shown"),
+    [
+        ("soy un fantasma", ["soy un fantasma"], [" soy", " un", " fantasma"]),
+        # blank lines (and whitespace-only ones) are ignored; CRLF and CR break lines
+        ("a b\r\n\r\n  \nc\rd", ["a b", "c", "d"], [" a", " b", " c", " d"]),
+        # a line is kept as written, inner spacing included; only its ends are stripped
+        ("  hola,  mundo!  ", ["hola,  mundo!"], [" hola,", " mundo!"]),
+        # apostrophes stay inside their word (JamendoLyrics counts j'veux as one)
+        ("j'veux zapper", ["j'veux zapper"], [" j'veux", " zapper"]),
+        # unspaced scripts: one word per character, punctuation kept with its character
+        ("你好，世界", ["你好，世界"], [" 你", "好，", "世", "界"]),
+        ("la 東京 night", ["la 東京 night"], [" la", " 東", "京", " night"]),
+        # a line of marks only has no word to time, but still parses
+        ("...\nla", ["...", "la"], [" ...", " la"]),
+    ],
+)
+def test_parse_lyrics(text: str, lines: list[str], shown: list[str]) -> None:
+    parsed = al.parse_lyrics(text)
+    assert list(parsed.lines) == lines
+    assert [w.text for w in parsed.words] == shown
+
+
+def test_parse_keeps_line_numbers() -> None:
+    parsed = al.parse_lyrics("uno dos\n\ntres")
+    assert [(w.line, w.key) for w in parsed.words] == [(0, "uno"), (0, "dos"), (1, "tres")]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", "must not be empty"),
+        ("   \n\t\r\n", "must not be empty"),
+        ("a" * 20_001, "at most 20,000 characters"),
+        ("a" * 20_000, None),
+        ("la\x00la", "must be plain text (no control characters)"),
+        ("\x1b[31mred", "must be plain text (no control characters)"),
+        ("tab\tand\nbreaks\r\n", None),
+        ("émoji 🎵 and 你好", None),
+    ],
+)
+def test_check_lyrics(text: str, why: str | None) -> None:
+    assert al.check_lyrics(text) == why
+
+
+@pytest.mark.parametrize(
+    ("token", "key"),
+    [("Fantasma,", "fantasma"), ("sí", "si"), ("J'veux", "jveux"), ("ＡＢＣ", "abc"), ("—", "")],
+)
+def test_keys_ignore_case_accents_and_punctuation(token: str, key: str) -> None:
+    assert al._key(token) == key
+
+
+# ---------------------------------------------------------------- text to text
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("hola", "hola", 1.0),
+        ("hola", "", 0.0),
+        ("conejo", "coligo", 0.5),
+        ("kitten", "sitting", 1 - 3 / 7),
+    ],
+)
+def test_similarity(a: str, b: str, expected: float) -> None:
+    assert al.similarity(a, b) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("lyrics", "decoded", "pairs"),
+    [
+        # identical
+        (["a", "b", "c"], ["a", "b", "c"], [(0, 0), (1, 1), (2, 2)]),
+        # a misheard word still matches by spelling
+        (["un", "conejo", "x"], ["un", "conejos", "x"], [(0, 0), (1, 1), (2, 2)]),
+        # a word the decoder missed, one it invented
+        (["uno", "dos", "tres"], ["uno", "y", "tres"], [(0, 0), (2, 2)]),
+        # nothing alike: nothing matched
+        (["aaaa"], ["zzzz"], []),
+        # order is kept: a repeated word matches in order, never crossing
+        (["la", "vie", "la"], ["la", "la"], [(0, 0), (2, 1)]),
+        ([], ["a"], []),
+    ],
+)
+def test_match_words(lyrics: list[str], decoded: list[str], pairs: list[tuple[int, int]]) -> None:
+    assert al.match_words(lyrics, decoded) == pairs
+
+
+def test_trust_prefers_the_chorus_really_heard() -> None:
+    # The decoder wrote the chorus twice: once squeezed (a loop), once heard.
+    decoded = words(
+        (10.0, 10.01, " la"),
+        (10.01, 10.02, " tristeza"),
+        (20.0, 20.5, " la"),
+        (20.5, 21.5, " tristeza"),
+    )
+    timings = al.align_text(al.parse_lyrics("la tristeza"), decoded, 30.0)
+    assert [round(t.start, 2) for t in timings] == [20.0, 20.5]
+
+
+def test_join_split_words_rejoins_apostrophes() -> None:
+    decoded = words((1.0, 1.2, " J"), (1.2, 1.6, "'ai"), (1.7, 2.0, " mis"), (2.0, 2.2, "你"))
+    joined = al.join_split_words(decoded)
+    assert [(w.text, w.start, w.end) for w in joined] == [
+        (" J'ai", 1.0, 1.6),
+        (" mis", 1.7, 2.0),
+        ("你", 2.0, 2.2),
+    ]
+
+
+def test_drop_squeezed_runs() -> None:
+    loop = [Word(5.0 + i * 0.01, 5.0 + (i + 1) * 0.01, f" w{i}") for i in range(4)]
+    fine = words((1.0, 1.5, " a"), (7.0, 7.5, " b"), (8.0, 8.01, " c"), (9.0, 9.5, " d"))
+    kept = al.drop_squeezed_runs([fine[0], *loop, *fine[1:]])
+    assert [w.text for w in kept] == [" a", " b", " c", " d"]  # a lone short word stays
+
+
+# ---------------------------------------------------------------- interpolation
+
+
+def _starts(text: str, decoded: list[Word], duration: float, **kw: object) -> list[float]:
+    timings = al.align_text(al.parse_lyrics(text), decoded, duration, **kw)  # type: ignore[arg-type]
+    return [round(t.start, 3) for t in timings]
+
+
+@pytest.mark.parametrize(
+    ("text", "decoded", "duration", "starts"),
+    [
+        # every word anchored: the decoder's own times
+        ("a b", words((1.0, 1.5, " a"), (2.0, 2.5, " b")), 5.0, [1.0, 2.0]),
+        # unanchored words share the time between their anchors by length
+        (
+            "uno xx yyyy dos",
+            words((0.0, 1.0, " uno"), (2.2, 3.0, " dos")),
+            6.0,
+            [0.0, 1.0, 1.4, 2.2],
+        ),
+        # more time than they need: they follow their line's anchor at a sung pace
+        (
+            "uno xx yyyy dos",
+            words((0.0, 1.0, " uno"), (4.0, 5.0, " dos")),
+            6.0,
+            [0.0, 1.0, 1.4, 4.0],
+        ),
+        # ... or the stretch where the decoder heard something there
+        (
+            "uno zz dos",
+            words((0.0, 1.0, " uno"), (2.0, 2.5, " qq"), (4.0, 5.0, " dos")),
+            6.0,
+            [0.0, 2.0, 4.0],
+        ),
+        # a long silence: the left line's words follow their anchor, the right line's
+        # lead up to theirs
+        (
+            "uno tail\nhead dos",
+            words((0.0, 1.0, " uno"), (30.0, 31.0, " dos")),
+            40.0,
+            [0.0, 1.0, 29.6, 30.0],
+        ),
+        # nothing heard at all: every word still gets a time, from the start
+        ("a b c", [], 10.0, [0.0, 0.4, 0.8]),
+        # after the last anchor, nothing heard: the words follow it
+        ("a b", words((2.0, 2.5, " a")), 10.0, [2.0, 2.5]),
+    ],
+)
+def test_interpolation(
+    text: str, decoded: list[Word], duration: float, starts: list[float]
+) -> None:
+    assert _starts(text, decoded, duration) == starts
+
+
+def test_unanchored_words_go_where_the_stem_has_voice() -> None:
+    decoded = words((0.0, 1.0, " uno"), (20.0, 21.0, " dos"))
+    voiced = [(0.0, 1.0), (10.0, 12.0), (20.0, 21.0)]
+    starts = _starts("uno aa bb dos", decoded, 30.0, voiced=voiced)
+    assert starts == [0.0, 10.0, 11.0, 20.0]
+
+
+def test_onsets_snap_out_of_silence() -> None:
+    # Whisper stretched "el" back over the pause before it.
+    decoded = words((46.4, 53.6, " el"), (53.7, 54.9, " sombrero"))
+    starts = _starts("el sombrero", decoded, 60.0, voiced=[(53.2, 56.0)])
+    assert starts == [53.2, 53.7]
+
+
+@pytest.mark.parametrize("duration", [0.5, 3.0, 200.0])
+def test_every_word_is_timed_in_order_within_the_audio(duration: float) -> None:
+    text = "\n".join(f"line {n} with some words" for n in range(30))
+    decoded = words((0.1, 0.3, " line"), (100.0, 100.5, " words"))
+    timings = al.align_text(al.parse_lyrics(text), decoded, duration)
+    assert len(timings) == 30 * 5
+    assert all(0 <= t.start <= t.end <= duration for t in timings)
+    assert all(a.start <= b.start for a, b in itertools.pairwise(timings))
+
+
+def test_voiced_spans_find_the_loud_stretches() -> None:
+    rate = 16_000
+    t = np.arange(rate * 6) / rate
+    signal = np.zeros_like(t, dtype=np.float32)
+    loud = (t >= 1.0) & (t < 2.0) | (t >= 2.1) & (t < 3.0) | (t >= 4.0) & (t < 4.1)
+    signal[loud] = 0.3 * np.sin(2 * np.pi * 220 * t[loud])
+    spans = al.voiced_spans(signal.astype(np.float32), rate)
+    # 2.0-2.1 is bridged; 4.0-4.1 is too short to count
+    assert [(round(a, 2), round(b, 2)) for a, b in spans] == [(1.0, 3.0)]
+
+
+def test_heard_spans_keep_only_voice_near_decoded_words() -> None:
+    voiced = [(0.0, 5.0), (10.0, 20.0), (40.0, 50.0)]
+    decoded = words((12.0, 12.5, " la"))
+    assert al.heard_spans(voiced, decoded) == [(10.0, 14.5)]
+
+
+# ---------------------------------------------------------------- the whole step
+
+
+def test_align_keeps_the_users_lines_and_words() -> None:
+    text = "Soy un fantasma que\n\nse asusta de sí mismo\n"
+    decoded = words(
+        (1.0, 1.3, " Soy"),
+        (1.3, 1.5, " un"),
+        (1.5, 2.2, " fantasma"),
+        (3.0, 3.2, " se"),
+        (3.2, 3.8, " asusta"),
+        (4.5, 5.0, " mismo."),
+    )
+    aligned = al.align(text, decoded, 6.0, method="text")
+    assert [s.text for s in aligned.segments] == ["Soy un fantasma que", "se asusta de sí mismo"]
+    assert [w.text for s in aligned.segments for w in s.words] == [
+        " Soy",
+        " un",
+        " fantasma",
+        " que",
+        " se",
+        " asusta",
+        " de",
+        " sí",
+        " mismo",
+    ]
+    assert aligned.words == 9 and aligned.anchored == 6
+    assert aligned.log_entry() == {
+        "method": "text",
+        "lines": 2,
+        "words": 9,
+        "anchored": round(6 / 9, 4),
+    }
+    first, second = aligned.segments
+    assert (first.start, first.end) == (1.0, first.words[-1].end)
+    assert first.words[-1].start >= 2.2 and second.start >= first.end
+
+
+def test_align_refuses_an_unknown_method() -> None:
+    with pytest.raises(ValueError, match="unknown alignment method"):
+        al.align("la", [], 1.0, method="guess")
+
+
+class FakeAligner:
+    """Places each window's words evenly over its first half; records the windows."""
+
+    def __init__(self) -> None:
+        self.windows: list[tuple[float, float, list[str]]] = []
+
+    def align_windows(
+        self,
+        samples: npt.NDArray[np.float32],
+        windows: Sequence[tuple[float, float, Sequence[str]]],
+        language: str,
+    ) -> list[list[tuple[float, float, float]]]:
+        out = []
+        for start, end, ws in windows:
+            self.windows.append((start, end, list(ws)))
+            step = (end - start) / 2 / max(len(ws), 1)
+            out.append([(start + i * step, start + (i + 1) * step, 0.5) for i in range(len(ws))])
+        return out
+
+
+@pytest.mark.parametrize("method", ["forced", "sequential", "hybrid"])
+def test_forced_methods_time_every_word_in_order(method: str) -> None:
+    text = "\n".join(" ".join(f"w{n}x{k}" for k in range(6)) for n in range(20))
+    samples = np.zeros(16_000 * 120, dtype=np.float32)
+    fake = FakeAligner()
+    aligned = al.align(text, [], 120.0, samples=samples, aligner=fake, method=method)
+    timed = [w for s in aligned.segments for w in s.words]
+    assert len(timed) == 120 and aligned.method == method
+    assert all(0 <= w.start <= w.end <= 120.0 for w in timed)
+    assert all(a.start <= b.start for a, b in itertools.pairwise(timed))
+    assert fake.windows and all(end - start <= al.WINDOW_SECONDS for start, end, _ in fake.windows)
+
+
+def test_sequential_moves_on_through_the_song() -> None:
+    text = " ".join(f"w{k}" for k in range(40))
+    samples = np.zeros(16_000 * 100, dtype=np.float32)
+    fake = FakeAligner()
+    rough = [al.Timing(k * 2.5, k * 2.5 + 0.5, False) for k in range(40)]
+    timings = al.sequential(al.parse_lyrics(text), rough, samples, fake, "es", 100.0)
+    starts = [start for start, _end, _ws in fake.windows]
+    assert starts == sorted(starts) and len(starts) >= 2
+    # every word given to some window, none left behind
+    assert {w for _s, _e, ws in fake.windows for w in ws} == {f" w{k}" for k in range(40)}
+    assert len(timings) == 40
+
+
+def test_no_aligner_falls_back_to_text() -> None:
+    aligned = al.align("la la", words((1.0, 1.5, " la")), 3.0, samples=None, aligner=None)
+    assert aligned.method == "text" and aligned.words == 2
+
+
+def test_forced_aligner_of_finds_the_model_through_wrappers() -> None:
+    class Model:
+        class model:
+            @staticmethod
+            def align() -> None:
+                return None
+
+    class Engine:
+        _model = Model()
+
+    class Wrapper:
+        inner = Engine()
+
+    assert isinstance(al.forced_aligner_of(Wrapper()), al.WhisperForcedAligner)
+    assert al.forced_aligner_of(object()) is None
