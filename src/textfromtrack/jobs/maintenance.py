@@ -86,6 +86,8 @@ def recover_stale_jobs(db: Database, settings: Settings, now: datetime | None = 
                 )
                 if changed:
                     credits.refund_for_job(s, job_id)
+                    # A handed-off first attempt's lines, if any: a failed job has none.
+                    s.execute(delete(JobSegment).where(JobSegment.job_id == job_id))
                     upload = s.scalar(select(Job.upload_name).where(Job.id == job_id))
                     s.execute(update(Job).where(Job.id == job_id).values(upload_name=None))
                     out.failed.append(job_id)

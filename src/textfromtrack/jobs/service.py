@@ -551,6 +551,8 @@ def cancel(session: Session, settings: Settings, job: Job) -> Job:
         if observed == JobStatus.PENDING:
             credits.refund_for_job(session, job.id)
             _remove_upload(session, settings, job)
+            # A job waiting for the vintage queue holds its first attempt's lines.
+            session.execute(delete(JobSegment).where(JobSegment.job_id == job.id))
         elif observed == JobStatus.DONE:
             session.execute(delete(JobSegment).where(JobSegment.job_id == job.id))
             remove = store.store_for(settings).delete_prefix
