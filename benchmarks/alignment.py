@@ -23,7 +23,8 @@ JamendoLyrics alignment metric), the share of onsets within 0.3 s, the share of 
 anchored, whether every reference word was kept and timed, and the real-time factors
 (of the alignment step alone, and of separation + decode + alignment); then the mean
 of each over the four songs. Stems and attempts are cached (``--cache``, keyed by the
-decoding settings) so that tuning the alignment re-runs no model but the aligner's.
+decoding settings) so that tuning the alignment re-runs no model but the aligner's;
+after a change to the engine itself, use a fresh ``--cache`` folder (or ``--no-cache``).
 """
 
 from __future__ import annotations
