@@ -95,6 +95,7 @@ class Credentials:
     pat: str
     sessions: dict[str, str]
     job_ids: list[str]
+    emails: list[str]
 
 
 def _submit(server: LiveServer, pat: str) -> str:
@@ -120,10 +121,12 @@ def credentials(
     }
     with live_server(tmp_path_factory.mktemp("schemathesis"), model_cache, env) as server:
         # Sessions first: the runs' failed logins may trip the per-address throttle.
-        sessions = {run.credential: server.register()[1] for run in RUNS}
+        accounts = {run.credential: server.register() for run in RUNS}
+        sessions = {credential: jwt for credential, (_, jwt) in accounts.items()}
         pat = server.token(sessions["jwt_v1"])
         jobs = [_submit(server, pat) for _ in range(2)]
-        yield Credentials(server, pat, sessions, jobs)
+        emails = [email for email, _ in accounts.values()]
+        yield Credentials(server, pat, sessions, jobs, emails)
 
 
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
@@ -140,6 +143,8 @@ def test_openapi_holds_against_the_live_server(
         "TFT_ST_PAT": credentials.pat,
         "TFT_ST_JWT": credentials.sessions[run.credential],
         "TFT_ST_JOB_IDS": ",".join(credentials.job_ids),
+        # Taken already: the stateful phase copies them from /api/auth/me into register.
+        "TFT_ST_EMAILS": ",".join(credentials.emails),
     }
     command = [
         str(ST),
