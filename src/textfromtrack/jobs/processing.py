@@ -207,6 +207,7 @@ def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
         ),
         pinyin=job.pinyin,
         chinese_script=chinese.as_script(job.chinese_script),
+        lyrics=job.lyrics,
     )
 
 
@@ -337,6 +338,7 @@ def _finish(
                     attempts_log=outcome.attempts_log,
                     degraded=outcome.degraded,
                     vocal_separation_used=outcome.vocal_separation_used,
+                    lyrics_anchored=outcome.lyrics["anchored"] if outcome.lyrics else None,
                     progress=1.0,
                     runtime_seconds=round(runtime, 3),
                     completed_at=utcnow(),
@@ -479,6 +481,8 @@ def _fail(
         )
         if changed:
             credits.refund_for_job(s, job_id)
+            # A handed-off first attempt's lines, if any: a failed job has none.
+            s.execute(delete(JobSegment).where(JobSegment.job_id == job_id))
     if changed:
         # Whatever the failed run left in the job's folder (a half-kept audio copy) goes.
         store.store_for(settings).delete_prefix(store.job_prefix(job_id))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from textfromtrack.media.decode import decode_audio, resample_array
-from textfromtrack.pipeline import chinese, decide, pinyin, quality, vocal_activity
+from textfromtrack.pipeline import alignment, chinese, decide, pinyin, quality, vocal_activity
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
     Audio,
@@ -124,6 +124,8 @@ class Outcome:
     postprocess_seconds: float = 0.0
     # Attempt number -> the decision taken on it, in words (attempts_log's "why").
     why: dict[int, str] = field(default_factory=dict)
+    # With the user's lyrics: how they were aligned (the winner's attempts_log "lyrics").
+    lyrics: dict[str, Any] | None = None
 
     @property
     def degraded(self) -> bool:
@@ -139,6 +141,7 @@ class Outcome:
             a.log_entry(
                 "accepted", {"postprocess": self.postprocess_seconds}, self.why.get(a.number)
             )
+            | ({"lyrics": self.lyrics} if self.lyrics else {})
             if a is self.winner
             else a.log_entry("rejected", why=self.why.get(a.number))
             for a in self.attempts
@@ -157,6 +160,8 @@ class JobPlan:
     vintage_detector: str = "silero"
     # When a standard attempt that passed the quality check is music all the same.
     routing: decide.RoutingRule = decide.DEFAULT_RULE
+    # The user's own lyrics: they replace the winner's words, timed on its audio.
+    lyrics: str | None = None
 
 
 @dataclass(frozen=True)
@@ -381,7 +386,7 @@ def run(
             stage(RETRYING)
             span = _span(progress, share, 1.0)
             book.finished(_vintage(2, audio_path, plan, engines, span, checkpoint, on_stage))
-    return _conclude(book, plan, stage, checkpoint)
+    return _conclude(book, plan, stage, checkpoint, audio_path, engines)
 
 
 # The share of the progress bar the standard attempt fills when a retry may follow.
@@ -409,10 +414,28 @@ def resume(
     stage(RETRYING)
     span = _span(progress, MUSIC_SHARE, 1.0)
     book.finished(_vintage(2, audio_path, plan, engines, span, checkpoint, on_stage))
-    return _conclude(book, plan, stage, checkpoint)
+    return _conclude(book, plan, stage, checkpoint, audio_path, engines)
 
 
-def _conclude(book: _Book, plan: JobPlan, stage: StageCallback, checkpoint: Checkpoint) -> Outcome:
+def kept_lines(winner: Attempt, music: bool) -> list[Segment]:
+    """The kept attempt's lines: a standard attempt kept although the job went to music
+    mode (``music``) is a song's mix, so its lines are split as a song's (SUNG was better
+    on every dev song's mix too), from the words its speech lines carry."""
+    if winner.pipeline != "standard" or not music:
+        return winner.segments
+    return segments_from_words([w for s in winner.segments for w in s.words], SUNG) or (
+        winner.segments
+    )
+
+
+def _conclude(
+    book: _Book,
+    plan: JobPlan,
+    stage: StageCallback,
+    checkpoint: Checkpoint,
+    audio_path: Path,
+    engines: Engines,
+) -> Outcome:
     checkpoint()
     attempts, why = book.attempts, book.why
     best, chosen = decide.choose([a.report for a in attempts], plan.routing.replace_margin)
@@ -423,14 +446,20 @@ def _conclude(book: _Book, plan: JobPlan, stage: StageCallback, checkpoint: Chec
         )
     stage(STAGE_NAMES["postprocess"])
     posting = time.perf_counter()
-    lines = winner.segments
-    if winner.pipeline == "standard" and len(attempts) > 1:
-        # Music, though the mix's words won: lines as a song's (better on every dev
-        # song's mix too). Re-split from the words the speech lines carry.
-        sung = segments_from_words([w for s in lines for w in s.words], SUNG)
-        lines = sung or lines
+    lines = kept_lines(winner, music=len(attempts) > 1)
+    aligned = None
+    if plan.lyrics:
+        aligned = alignment.align_winner(plan.lyrics, winner, audio_path, engines)
+        lines = aligned.segments
     segments = postprocess(lines, winner.transcript.language, plan)
-    return Outcome(winner, attempts, segments, time.perf_counter() - posting, why)
+    return Outcome(
+        winner,
+        attempts,
+        segments,
+        time.perf_counter() - posting,
+        why,
+        aligned.log_entry() if aligned else None,
+    )
 
 
 def postprocess(segments: list[Segment], language: str, plan: JobPlan) -> list[Segment]:
