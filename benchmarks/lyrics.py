@@ -50,7 +50,7 @@ from textfromtrack.config import Settings  # noqa: E402
 from textfromtrack.jobs.processing import engines, job_plan  # noqa: E402
 from textfromtrack.media.decode import decode_audio, resample_array  # noqa: E402
 from textfromtrack.media.probe import probe  # noqa: E402
-from textfromtrack.pipeline import decide, runner  # noqa: E402
+from textfromtrack.pipeline import decide, line_timing, runner  # noqa: E402
 from textfromtrack.pipeline.scoring import word_error_rate  # noqa: E402
 
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -80,10 +80,11 @@ class _Job:  # the fields job_plan reads, as a plain upload sets them
     language_requested = None
     vintage = False
     pinyin = False
-    chinese_script = "original"
+    chinese_script = "simplified"  # the API's default (AISHELL's references are simplified)
     task = None
     prompt = None
     temperature = None
+    lyrics = None  # known lyrics: none given
 
 
 def _write_flac(audio: np.ndarray, rate: int, dest: Path) -> Path:
@@ -172,7 +173,9 @@ def run_song(
     loaders: runner.Engines,
     language: str,
     dump: Path | None = None,
+    song_name: str = "",
 ) -> dict[str, Any]:
+    """``song_name``: the dev song's stem, whose ``.lines.csv`` the lines are timed against."""
     duration = probe(path, path.name).duration_seconds
     started = time.perf_counter()
     standard = runner.run_standard(path, loaders.standard(), plan.standard_options)
@@ -199,6 +202,28 @@ def run_song(
         "vintage": _wer(reference, vintage, language),
     }
     wer["automatic"] = wer[winner.pipeline]
+    annotated = MUSIC / f"{song_name}.lines.csv"
+    lines: dict[str, Any] = {}
+    if annotated.is_file():
+        reference_lines = line_timing.parse_annotated_lines(annotated.read_text())
+        kept = runner.kept_lines(winner, music=decision.retry)
+        for mode, produced in (
+            ("standard", standard.segments),
+            ("vintage", vintage.segments),
+            ("automatic", kept),
+        ):
+            timing = line_timing.line_timing(line_timing.lines_of(produced), reference_lines)
+            lines[mode] = {
+                "median_start_error": (
+                    None
+                    if timing.median_start_error is None
+                    else round(timing.median_start_error, 3)
+                ),
+                "within_0_5s": round(timing.within_half_second, 3),
+                "within_1s": round(timing.within_one_second, 3),
+                "line_count_ratio": round(timing.line_count_ratio, 3),
+                "orphans": timing.orphans,
+            }
     automatic_seconds = standard_seconds + (vintage_seconds if decision.retry else 0.0)
     return {
         "wer": wer,
@@ -213,6 +238,7 @@ def run_song(
             "kept": winner.pipeline,
             "choice": chosen,
         },
+        "lines": lines,
         "attempts": {"standard": _attempt_facts(standard), "vintage": _attempt_facts(vintage)},
         "duration_seconds": round(duration, 2),
     }
@@ -279,6 +305,13 @@ def _summary(rows: list[dict[str, Any]], modes: list[str]) -> dict[str, Any]:
                 "mean": round(statistics.fmean(values), 4),
                 "spread": round(max(values) - min(values), 4),
             }
+        timed = [r["lines"]["automatic"] for r in runs if r.get("lines")]
+        if timed:
+            figures["lines_automatic"] = {
+                key: round(statistics.fmean(t[key] for t in timed), 3)
+                for key in ("median_start_error", "within_0_5s", "within_1s", "line_count_ratio")
+                if all(t[key] is not None for t in timed)
+            } | {"orphans": sum(t["orphans"] for t in timed) / len(timed)}
         best = min(figures["standard"]["mean"], figures["vintage"]["mean"])
         figures["automatic_minus_better"] = round(figures["automatic"]["mean"] - best, 4)
         out["songs"][song] = figures
@@ -338,7 +371,7 @@ def main() -> None:
                 if args.dump is not None:
                     args.dump.mkdir(parents=True, exist_ok=True)
                     dump = args.dump / f"{song}.{name}"
-                result = run_song(path, reference, plan, loaders, language, dump)
+                result = run_song(path, reference, plan, loaders, language, dump, song)
                 rows.append({"song": song, "variant": name} | result)
                 print(
                     json.dumps(
