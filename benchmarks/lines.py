@@ -61,20 +61,11 @@ def _cache_file(cache: Path, song: Path, source: str) -> Path:
 def decode(song_paths: list[Path], cache: Path, data_dir: Path) -> None:
     """Runs the pipeline once per song and plan and writes the words it timed."""
     from textfromtrack.config import Settings
-    from textfromtrack.jobs.processing import engines, job_plan
+    from textfromtrack.jobs.processing import engines, upload_plan
     from textfromtrack.pipeline import runner
 
-    class _Job:  # the fields job_plan reads: a job as the API makes it, no language given
-        language_requested = None
-        vintage = False
-        pinyin = False
-        chinese_script = "original"
-        task = None
-        prompt = None
-        temperature = None
-
     settings = Settings(data_dir=data_dir)
-    plan = job_plan(settings, _Job())  # type: ignore[arg-type]
+    plan = upload_plan(settings, "original")
     loaders = engines(settings)
     plans = {
         "vintage": replace(plan, vintage=True, retry_when_poor=False),

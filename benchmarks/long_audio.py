@@ -162,19 +162,9 @@ def main() -> None:
     # The loaded model itself, so each mode is chosen here and not by the length policy.
     engine = select._load(settings.whisper_model, settings)
     # The job's own options (speech settings on the mix, music ones on the stems).
-    from textfromtrack.jobs.processing import job_plan
+    from textfromtrack.jobs.processing import upload_plan
 
-    class _Job:  # the fields job_plan reads, as a plain upload sets them
-        language_requested = None
-        vintage = False
-        pinyin = False
-        chinese_script = "original"
-        task = None
-        prompt = None
-        temperature = None
-        lyrics = None  # known lyrics: none given
-
-    plan = job_plan(settings, _Job())  # type: ignore[arg-type]
+    plan = upload_plan(settings, "original")
     standard, vintage = plan.standard_options, plan.vintage_options
     speech_batched = batched_options(standard, batch_size)
     report: dict[str, Any] = {

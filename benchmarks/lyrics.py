@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from textfromtrack.config import Settings  # noqa: E402
-from textfromtrack.jobs.processing import engines, job_plan  # noqa: E402
+from textfromtrack.jobs.processing import engines, upload_plan  # noqa: E402
 from textfromtrack.media.decode import decode_audio, resample_array  # noqa: E402
 from textfromtrack.media.probe import probe  # noqa: E402
 from textfromtrack.pipeline import decide, line_timing, runner  # noqa: E402
@@ -74,17 +74,6 @@ DECODING_SETTINGS = (
     "compression_ratio_threshold",
     "log_prob_threshold",
 )
-
-
-class _Job:  # the fields job_plan reads, as a plain upload sets them
-    language_requested = None
-    vintage = False
-    pinyin = False
-    chinese_script = "simplified"  # the API's default (AISHELL's references are simplified)
-    task = None
-    prompt = None
-    temperature = None
-    lyrics = None  # known lyrics: none given
 
 
 def _write_flac(audio: np.ndarray, rate: int, dest: Path) -> Path:
@@ -349,7 +338,7 @@ def main() -> None:
 
     overrides = dict(item.split("=", 1) for item in args.set)
     settings = Settings(data_dir=args.data_dir, **overrides)
-    plan = job_plan(settings, _Job())  # type: ignore[arg-type]
+    plan = upload_plan(settings)
     loaders = engines(settings)
     loaders.standard()  # load the models up front so that no song pays for it
     loaders.separator()

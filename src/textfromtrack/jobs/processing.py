@@ -211,6 +211,21 @@ def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
     )
 
 
+def upload_plan(settings: Settings, chinese_script: str = "simplified") -> runner.JobPlan:
+    """The plan of a plain upload (no options given): what the benchmarks run."""
+    job = Job(
+        language_requested=None,
+        vintage=False,
+        pinyin=False,
+        chinese_script=chinese_script,
+        task=None,
+        prompt=None,
+        temperature=None,
+        lyrics=None,
+    )
+    return job_plan(settings, job)
+
+
 def engines(settings: Settings) -> runner.Engines:
     return runner.Engines(
         standard=lambda: engine_select.standard_engine(settings),
