@@ -14,8 +14,8 @@ import pytest
 
 from textfromtrack.pipeline import chinese, quality, runner
 from textfromtrack.pipeline.engines.base import AudioInput, ProgressCallback, TranscribeOptions
-from textfromtrack.pipeline.separation.base import SeparationProgress, StereoAudio
 from textfromtrack.pipeline.types import EngineSegment, Transcript, Word
+from web.conftest import FakeSeparator
 
 TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 SPEECH = TESTDATA / "en" / "jfk_whisper.flac"
@@ -69,16 +69,6 @@ class ScriptedEngine:
         return Transcript("es", 0.9, duration, segments, self.model_name, self.name, kept)
 
 
-class PassThrough:
-    name = "pass-through"
-    sample_rate = 44_100
-
-    def separate_vocals(
-        self, audio: StereoAudio, progress: SeparationProgress | None = None
-    ) -> StereoAudio:
-        return audio
-
-
 def _run(
     path: Path, standard: ScriptedEngine, vintage: ScriptedEngine, retry: bool = True
 ) -> runner.Outcome:
@@ -90,7 +80,7 @@ def _run(
         pinyin=False,
         chinese_script=chinese.as_script("original"),
     )
-    engines = runner.Engines(lambda: standard, lambda: vintage, lambda: PassThrough())
+    engines = runner.Engines(lambda: standard, lambda: vintage, lambda: FakeSeparator())
     return runner.run(path, plan, engines)
 
 
