@@ -140,6 +140,10 @@ def _spawn(
         "TFT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "TFT_TOP_UP_URL": "https://example.com/top-up",
         "TFT_LOG_LEVEL": "INFO",
+        # Nearly every live test signs up and logs in, at 0.2-0.5 s of CPU per production
+        # hash here; tests/unit/test_passwords.py and test_password_profile.py keep the
+        # production parameters.
+        "TFT_PASSWORD_HASH_PROFILE": "cheapest",
         **(extra_env or {}),
     }
     log_path = tmp_path / f"serve-{port}.log"

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from textfromtrack.accounts import passwords
 from textfromtrack.config import SECRET_KEY_FILE, Settings, mask_url
 from textfromtrack.db import Database, migrate
 from textfromtrack.errors import ApiError
@@ -32,10 +33,13 @@ err = Console(stderr=True)
 
 def _settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except Exception as exc:  # pydantic lists every bad TFT_ variable
         err.print(f"[red]Invalid configuration:[/red] {exc}")
         raise typer.Exit(2) from exc
+    # Every command that may hash a password (serve, user management) runs through here.
+    passwords.use_profile(settings.password_hash_profile)
+    return settings
 
 
 @contextmanager
@@ -113,6 +117,11 @@ def serve(
     _setup_logging(settings)
     # Before migrating or starting workers: a taken port is the commonest first failure.
     _check_port(host or settings.host, port or settings.port)
+    if settings.password_hash_profile == "cheapest":  # noqa: S105 - a profile name
+        logging.getLogger(__name__).warning(
+            "TFT_PASSWORD_HASH_PROFILE=cheapest: password hashes are trivial to brute-force; "
+            "it is meant for test suites only"
+        )
     db = Database.from_settings(settings)
     migrate(db)
     # /readyz inspects the migration state on every probe; keep that out of the log.

@@ -14,6 +14,9 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# argon2-cffi's parameter profiles (accounts/passwords.py maps them).
+PasswordHashProfile = Literal["rfc9106-low-memory", "rfc9106-high-memory", "cheapest"]
+
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 
 
@@ -63,6 +66,12 @@ class Settings(BaseSettings):
 
     password_min_length: int = Field(default=10, ge=8)
     """Shortest password accepted at registration."""
+
+    password_hash_profile: PasswordHashProfile = "rfc9106-low-memory"  # noqa: S105 - a name
+    """argon2id parameters for new password hashes (argon2-cffi's profiles): the default is
+    the library's own (64 MiB, 3 passes); high-memory is 2 GiB, 1 pass. ``cheapest`` is
+    for test suites only: such hashes are trivial to brute-force. Existing hashes are
+    upgraded at their next login."""
 
     login_max_failures: int = Field(default=5, ge=1)
     """Failed logins for one email (4x this for one IP) within the window before a lockout."""

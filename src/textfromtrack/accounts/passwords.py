@@ -4,10 +4,32 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+from textfromtrack.config import PasswordHashProfile
+
+# argon2-cffi's named parameter sets. The low-memory one is the library's own default
+# (argon2id, 64 MiB, 3 passes, 4 lanes); "cheapest" exists for test suites only.
+PROFILES: dict[PasswordHashProfile, Parameters] = {
+    "rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY,
+    "rfc9106-high-memory": profiles.RFC_9106_HIGH_MEMORY,
+    "cheapest": profiles.CHEAPEST,
+}
+
+_hasher = PasswordHasher.from_parameters(PROFILES["rfc9106-low-memory"])
+
+
+def use_profile(profile: PasswordHashProfile) -> None:
+    """Hash new passwords (and re-hash old ones at their next login) with ``profile``.
+
+    Process-wide, set once at start-up by the CLI from ``TFT_PASSWORD_HASH_PROFILE``:
+    verifying reads each hash's own parameters, so hashes made under another profile
+    still verify, and ``needs_rehash`` moves them to this one.
+    """
+    global _hasher
+    _hasher = PasswordHasher.from_parameters(PROFILES[profile])
+    _dummy_hash.cache_clear()
 
 
 def hash_password(password: str) -> str:
