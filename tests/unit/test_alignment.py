@@ -233,6 +233,55 @@ def test_heard_spans_keep_only_voice_near_decoded_words() -> None:
     assert al.heard_spans(voiced, decoded) == [(10.0, 14.5)]
 
 
+@pytest.mark.parametrize(
+    ("per_word", "room", "kept"),
+    [
+        ([[1], [2, 3], [4]], 10, 3),
+        ([[1], [2, 3], [4]], 4, 3),
+        ([[1], [2, 3], [4]], 3, 2),
+        ([[1], [2, 3], [4]], 2, 1),
+        ([[1, 2]], 1, 0),
+        ([], 5, 0),
+    ],
+)
+def test_fitting_words_keeps_the_leading_words_that_fit(
+    per_word: list[list[int]], room: int, kept: int
+) -> None:
+    assert al.fitting_words(per_word, room) == per_word[:kept]
+
+
+class _TightAligner:
+    """Places at most ``room`` words per window, evenly, as a decoder's limit would."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    def align_windows(
+        self,
+        samples: npt.NDArray[np.float32],
+        windows: Sequence[tuple[float, float, Sequence[str]]],
+        language: str,
+    ) -> list[list[tuple[float, float, float]]]:
+        out = []
+        for start, end, shown in windows:
+            fit = shown[: self.room]
+            step = (end - start) / max(len(shown), 1)
+            out.append([(start + k * step, start + (k + 1) * step, 0.9) for k in range(len(fit))])
+        return out
+
+
+def test_sequential_goes_on_when_a_window_holds_only_some_words() -> None:
+    text = " ".join(f"w{k}" for k in range(40))
+    samples = np.zeros(16_000 * 60, dtype=np.float32)
+    aligned = al.align(text, [], 60.0, samples, _TightAligner(5), "en", method="sequential")
+    starts = [w.start for s in aligned.segments for w in s.words]
+    assert len(starts) == 40
+    assert starts == sorted(starts)
+    # windows after the first one placed words too (not only the first window's five)
+    placed = [w for s in aligned.segments for w in s.words if w.probability == 0.9]
+    assert len(placed) > 5
+
+
 # ---------------------------------------------------------------- the whole step
 
 

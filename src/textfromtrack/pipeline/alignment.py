@@ -609,7 +609,8 @@ class ForcedAligner(Protocol):
         language: str,
     ) -> list[list[tuple[float, float, float]]]:
         """Per window (start s, end s, words as shown): (start, end, probability) per
-        word, in seconds from the start of the audio."""
+        word, in seconds from the start of the audio; for its leading words only when
+        the rest do not fit in the model's text (MAX_TEXT_TOKENS)."""
         ...
 
 
@@ -727,7 +728,7 @@ def sequential(
         (found,) = aligner.align_windows(
             samples, [(cursor, end, [w.text for w in lyrics.words[i:j]])], language
         )
-        if len(found) != j - i:
+        if not found or len(found) > j - i:  # a prefix when the rest did not fit
             break
         accepted = 0
         for k2, (start, stop, probability) in enumerate(found):
@@ -791,6 +792,28 @@ def hybrid(
     return _monotone(snap_onsets(out, voiced), duration)
 
 
+# Whisper's decoder holds this many tokens, the start of transcript sequence included;
+# CTranslate2's align fails on a window given more.
+MAX_TEXT_TOKENS = 448
+# Positions align takes beyond the start of transcript sequence and the words: one
+# short of this still failed (position 448), so the end of text and one more.
+ALIGN_EXTRA_TOKENS = 2
+
+
+def fitting_words(per_word: Sequence[list[int]], room: int) -> list[list[int]]:
+    """The leading words whose tokens fit in ``room``: a window's words past the
+    decoder's limit are left for the next window (``sequential``) or the window is
+    skipped (``refine``, which wants every word of its lines)."""
+    out: list[list[int]] = []
+    used = 0
+    for tokens in per_word:
+        used += len(tokens)
+        if used > room:
+            break
+        out.append(tokens)
+    return out
+
+
 class WhisperForcedAligner:
     """ForcedAligner over a loaded ``faster_whisper.WhisperModel`` (CTranslate2's ``align``)."""
 
@@ -820,8 +843,16 @@ class WhisperForcedAligner:
             if not words or len(chunk) < rate // 10:
                 results.append([])
                 continue
-            per_word = [tokenizer.encode(w) or tokenizer.encode(w.strip()) for w in words]
+            per_word = fitting_words(
+                [tokenizer.encode(w) or tokenizer.encode(w.strip()) for w in words],
+                int(getattr(model, "max_length", MAX_TEXT_TOKENS))
+                - len(tokenizer.sot_sequence)
+                - ALIGN_EXTRA_TOKENS,
+            )
             tokens = [t for word in per_word for t in word]
+            if not tokens:
+                results.append([])
+                continue
             features = model.feature_extractor(chunk)
             frames = min(features.shape[-1], 3000)
             encoded = model.encode(pad_or_trim(features))
