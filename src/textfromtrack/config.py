@@ -251,6 +251,11 @@ class Settings(BaseSettings):
     ``TFT_VINTAGE_VAD_*`` settings) or ``energy`` (the stem's own band energy, whose
     regions are decoded; Silero drops sung passages, see benchmarks/lyrics.py)."""
 
+    alignment_voice_detector: Literal["silero", "energy"] = "energy"
+    """The same, in place of ``TFT_VINTAGE_VOICE_DETECTOR``, for a job with ``lyrics``:
+    there the user gives the words and the decode only has to find where they are sung,
+    which the stem's energy finds better than Silero (benchmarks/alignment.py)."""
+
     compression_ratio_threshold: float = Field(default=2.4, gt=0)
     """A 30 s window whose text gzips better than this is re-decoded (Whisper's 2.4)."""
 

@@ -9,7 +9,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from textfromtrack.config import Settings
+from textfromtrack.jobs.processing import upload_plan
 from textfromtrack.pipeline import alignment as al
+from textfromtrack.pipeline import chinese, runner
+from textfromtrack.pipeline.engines.base import TranscribeOptions
 from textfromtrack.pipeline.types import Word
 
 
@@ -391,3 +395,41 @@ def test_forced_aligner_of_finds_the_model_through_wrappers() -> None:
 
     assert isinstance(al.forced_aligner_of(Wrapper()), al.WhisperForcedAligner)
     assert al.forced_aligner_of(object()) is None
+
+
+# ---------------------------------------------------------------- the stem's voice detector
+
+
+@pytest.mark.parametrize(
+    ("lyrics", "vintage", "aligning", "used"),
+    [
+        (None, "silero", "energy", "silero"),  # transcription: the vintage detector
+        (None, "energy", "silero", "energy"),
+        ("", "silero", "energy", "silero"),  # no words given: transcription still
+        ("la la", "silero", "energy", "energy"),  # lyrics: the alignment detector
+        ("la la", "energy", "silero", "silero"),
+        ("la la", "silero", "silero", "silero"),
+    ],
+)
+def test_stem_detector_follows_the_lyrics(
+    lyrics: str | None, vintage: str, aligning: str, used: str
+) -> None:
+    plan = runner.JobPlan(
+        vintage=True,
+        retry_when_poor=True,
+        standard_options=TranscribeOptions(),
+        vintage_options=TranscribeOptions(),
+        pinyin=False,
+        chinese_script=chinese.as_script("original"),
+        vintage_detector=vintage,
+        lyrics=lyrics,
+        alignment_detector=aligning,
+    )
+    assert runner.stem_detector(plan) == used
+
+
+def test_job_plans_carry_the_alignment_detector() -> None:
+    assert Settings().alignment_voice_detector == "energy"
+    settings = Settings(alignment_voice_detector="silero", vintage_voice_detector="energy")
+    plan = upload_plan(settings)
+    assert (plan.vintage_detector, plan.alignment_detector) == ("energy", "silero")

@@ -162,6 +162,22 @@ class JobPlan:
     routing: decide.RoutingRule = decide.DEFAULT_RULE
     # The user's own lyrics: they replace the winner's words, timed on its audio.
     lyrics: str | None = None
+    # What finds the singing on the stem instead of vintage_detector when lyrics are
+    # given (stem_detector).
+    alignment_detector: str = "energy"
+
+
+def stem_detector(plan: JobPlan) -> str:
+    """What finds the singing on the vocal stem for ``plan``'s vintage attempt.
+
+    With the user's lyrics the decode's words are replaced by the user's (they still
+    choose between attempts and report quality): the decode has to say where each sung
+    passage is, for the alignment to place the user's words there. The stem's own
+    energy keeps sung passages that Silero (a speech detector) drops, which is what
+    alignment needs (benchmarks/alignment.py); its worse words (a loop on the metal
+    song) matter less there, and they are why it is not the default for transcription.
+    """
+    return plan.alignment_detector if plan.lyrics else plan.vintage_detector
 
 
 @dataclass(frozen=True)
@@ -330,7 +346,7 @@ def _vintage(
         span,
         checkpoint,
         on_stage,
-        plan.vintage_detector,
+        stem_detector(plan),
     )
 
 
