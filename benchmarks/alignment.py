@@ -1,14 +1,15 @@
 """Known-lyrics alignment on the JamendoLyrics development songs: every method, every song.
 
     .venv/bin/python benchmarks/alignment.py [--methods text,forced,sequential,hybrid]
-        [--songs PATTERN] [--detector silero|energy] [--cache /tmp/tft-align-cache]
-        [--no-cache]
+        [--songs PATTERN] [--detector silero|energy] [--attempt vintage|standard]
+        [--samples stem|mix] [--cache /tmp/tft-align-cache] [--no-cache]
 
 For each song (../shared/testdata/music/jamendo_*.mp3, with its .txt lyrics and its
 .words.csv reference word times) this runs what a music-mode job with ``lyrics`` runs:
 the job's vintage attempt (the separator in use, then the vintage model on the vocal
-stem, with the job's decoding settings), then the alignment of the given lyrics to
-that attempt's words, by each method of ``pipeline.alignment``:
+stem, with the job's decoding settings and the voice detector of a job with lyrics,
+``TFT_ALIGNMENT_VOICE_DETECTOR`` or ``--detector``), then the alignment of the given
+lyrics to that attempt's words, by each method of ``pipeline.alignment``:
 
 - ``text``: text-to-text alignment of the decode to the lyrics, interpolated between
   anchors over the stem's voiced stretches;
@@ -22,9 +23,13 @@ Prints JSON: per song and method the word onset mean absolute error in seconds (
 JamendoLyrics alignment metric), the share of onsets within 0.3 s, the share of words
 anchored, whether every reference word was kept and timed, and the real-time factors
 (of the alignment step alone, and of separation + decode + alignment); then the mean
-of each over the four songs. Stems and attempts are cached (``--cache``, keyed by the
-decoding settings) so that tuning the alignment re-runs no model but the aligner's;
-after a change to the engine itself, use a fresh ``--cache`` folder (or ``--no-cache``).
+of each over the four songs. ``--attempt standard`` aligns on a standard attempt
+instead (the standard model on the mix, as when a lyrics job keeps its first attempt),
+and ``--samples`` says what audio the aligner is given (by default what the job gives
+it: the stem for a vintage attempt, the mix for a standard one). Stems and attempts
+are cached (``--cache``, keyed by the decoding settings) so that tuning the alignment
+re-runs no model but the aligner's; after a change to the engine itself, use a fresh
+``--cache`` folder (or ``--no-cache``).
 """
 
 from __future__ import annotations
@@ -48,8 +53,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from textfromtrack.config import Settings  # noqa: E402
 from textfromtrack.jobs.processing import engines, job_plan  # noqa: E402
 from textfromtrack.media.decode import decode_audio, resample_array  # noqa: E402
-from textfromtrack.pipeline import alignment, runner  # noqa: E402
-from textfromtrack.pipeline.engines.base import SAMPLE_RATE  # noqa: E402
+from textfromtrack.pipeline import alignment, quality, runner  # noqa: E402
+from textfromtrack.pipeline.engines.base import SAMPLE_RATE, AudioInput  # noqa: E402
 from textfromtrack.pipeline.types import Word  # noqa: E402
 
 MUSIC = ROOT.parent / "shared" / "testdata" / "music"
@@ -62,7 +67,7 @@ def reference_onsets(song: Path) -> list[float]:
         return [float(row["word_start"]) for row in csv.DictReader(fh)]
 
 
-class _Job:  # the fields job_plan reads: a music-mode job
+class _Job:  # the fields job_plan reads: a music-mode job with lyrics
     language_requested = None
     vintage = True
     pinyin = False
@@ -70,7 +75,7 @@ class _Job:  # the fields job_plan reads: a music-mode job
     task = None
     prompt = None
     temperature = None
-    lyrics = None
+    lyrics = "(the song's lyrics)"  # given: the plan's stem detector is the alignment one
 
 
 class _CachedStem:
@@ -95,9 +100,13 @@ class Songs:
             cache.mkdir(parents=True, exist_ok=True)
         self.loaders = engines(settings)
         self.plan = job_plan(settings, _Job())  # type: ignore[arg-type]
-        key = repr((self.plan.vintage_options, self.plan.vintage_detector)).encode()
+        self.detector = runner.stem_detector(self.plan)
+        key = repr((self.plan.vintage_options, self.detector)).encode()
         self.options_key = hashlib.sha256(key).hexdigest()[:10]
+        standard_key = repr(self.plan.standard_options).encode()
+        self.standard_key = hashlib.sha256(standard_key).hexdigest()[:10]
         self._engine: Any = None
+        self._standard: Any = None
         self._separator: Any = None
 
     @property
@@ -105,6 +114,12 @@ class Songs:
         if self._engine is None:
             self._engine = self.loaders.vintage()
         return self._engine
+
+    @property
+    def standard_engine(self) -> Any:
+        if self._standard is None:
+            self._standard = self.loaders.standard()
+        return self._standard
 
     def _cached(self, name: str) -> Path | None:
         return self.cache / name if self.cache is not None else None
@@ -134,17 +149,33 @@ class Songs:
         attempt = runner.vintage_attempt(
             1,
             song,
-            _CachedStem(stem, separator),  # type: ignore[arg-type]
+            _CachedStem(stem, separator),
             self.engine,
             self.plan.vintage_options,
-            detector=self.plan.vintage_detector,
+            detector=self.detector,
         )
+        return self._keep(path, attempt, self.detector)
+
+    def standard_attempt(self, song: Path) -> dict[str, Any]:
+        """The job's standard attempt on ``song``'s mix, as words and seconds."""
+        path = self._cached(f"{song.stem}.standard-{self.standard_key}.json")
+        if path is not None and path.exists():
+            return dict(json.loads(path.read_text()))
+        source = AudioInput(song)
+        voiced = quality.voice_seconds(source.samples)
+        attempt = runner.standard_attempt(
+            1, source, self.standard_engine, self.plan.standard_options, voiced
+        )
+        return self._keep(path, attempt, "silero")
+
+    @staticmethod
+    def _keep(path: Path | None, attempt: Any, detector: str) -> dict[str, Any]:
         transcript = attempt.transcript
         found = {
             "seconds": attempt.stages.get("recognise", attempt.seconds),
             "language": transcript.language,
             "model": transcript.model,
-            "detector": self.plan.vintage_detector,
+            "detector": detector,
             "words": [[w.start, w.end, w.text, w.probability] for w in transcript.words],
         }
         if path is not None:
@@ -152,12 +183,20 @@ class Songs:
         return found
 
 
-def run_song(songs: Songs, song: Path, methods: list[str]) -> dict[str, Any]:
+def run_song(songs: Songs, song: Path, methods: list[str], which: str, on: str) -> dict[str, Any]:
     lyrics = song.with_suffix(".txt").read_text(encoding="utf-8")
     reference = reference_onsets(song)
     stem, separate_seconds, separator = songs.stem(song)
     duration = len(stem) / SAMPLE_RATE
-    decode = songs.attempt(song, stem, separator)
+    if which == "standard":
+        decode = songs.standard_attempt(song)
+        engine = songs.standard_engine
+    else:
+        decode = songs.attempt(song, stem, separator)
+        engine = songs.engine
+    samples = stem if on == "stem" else decode_audio(song, SAMPLE_RATE, 1)
+    if on == "mix":
+        separate_seconds = 0.0
     words = [Word(*w) for w in decode["words"]]
     out: dict[str, Any] = {"song": song.stem, "duration_seconds": round(duration, 2)}
     for method in methods:
@@ -166,8 +205,8 @@ def run_song(songs: Songs, song: Path, methods: list[str]) -> dict[str, Any]:
             lyrics,
             words,
             duration,
-            samples=stem,
-            aligner=alignment.forced_aligner_of(songs.engine),
+            samples=samples,
+            aligner=alignment.forced_aligner_of(engine),
             language=decode["language"],
             method=method,
         )
@@ -203,7 +242,14 @@ def main() -> None:
     )
     parser.add_argument("--no-cache", action="store_true", help="compute stems and decodes")
     parser.add_argument(
-        "--detector", choices=["silero", "energy"], default=None, help="TFT_VINTAGE_VOICE_DETECTOR"
+        "--detector",
+        choices=["silero", "energy"],
+        default=None,
+        help="TFT_ALIGNMENT_VOICE_DETECTOR",
+    )
+    parser.add_argument("--attempt", choices=["vintage", "standard"], default="vintage")
+    parser.add_argument(
+        "--samples", choices=["stem", "mix"], default=None, help="the aligner's audio"
     )
     parser.add_argument(
         "--data-dir", type=Path, default=ROOT / "data", help="model cache lives here"
@@ -218,10 +264,11 @@ def main() -> None:
     )
     if not songs_found:
         parser.error(f"no songs match {args.songs} in {MUSIC}")
-    overrides = {"vintage_voice_detector": args.detector} if args.detector else {}
+    overrides = {"alignment_voice_detector": args.detector} if args.detector else {}
     settings = Settings(data_dir=args.data_dir, **overrides)
     songs = Songs(settings, None if args.no_cache else args.cache)
-    per_song = [run_song(songs, song, methods) for song in songs_found]
+    on = args.samples or ("stem" if args.attempt == "vintage" else "mix")
+    per_song = [run_song(songs, song, methods, args.attempt, on) for song in songs_found]
     keys = ("onset_mae", "within_0_3s", "anchored", "align_rtf", "pipeline_rtf")
     mean = {
         m: {k: round(float(np.mean([s[m][k] for s in per_song])), 4) for k in keys}
@@ -232,8 +279,12 @@ def main() -> None:
         json.dumps(
             {
                 "load_average": os.getloadavg(),
-                "model": songs.engine.model_name,
-                "detector": songs.plan.vintage_detector,
+                "attempt": args.attempt,
+                "samples": on,
+                "model": (
+                    songs.standard_engine if args.attempt == "standard" else songs.engine
+                ).model_name,
+                "detector": songs.detector if args.attempt == "vintage" else "silero",
                 "songs": per_song,
                 "mean": mean,
             },
