@@ -33,8 +33,8 @@ EXCERPT = MUSIC / "jamendo_es_Fantasma_Los_Rombos.excerpt_17-51s.mp3"
 # The excerpt starts 17 s into the song; its reference times are the song's.
 EXCERPT_OFFSET = 17.0
 # Mean absolute word-onset error on the excerpt, measured with the bundled Whisper base
-# in music mode (Spleeter): 0.33 s (README, "Known lyrics, aligned"); the bound leaves
-# room for other machines and models.
+# in music mode (Spleeter): 0.30 s with the energy detector, 0.33 s with Silero (README,
+# "Known lyrics, aligned"); the bound leaves room for other machines and models.
 EXCERPT_MAX_ONSET_MAE = 0.6
 
 
