@@ -1,7 +1,7 @@
 """Known-lyrics alignment on the JamendoLyrics development songs: every method, every song.
 
     .venv/bin/python benchmarks/alignment.py [--methods text,forced,sequential,hybrid]
-        [--songs PATTERN] [--detector silero|energy] [--attempt vintage|standard]
+        [--songs PATTERN] [--detector silero|energy] [--attempt vintage|standard|automatic]
         [--samples stem|mix] [--cache /tmp/tft-align-cache] [--no-cache]
 
 For each song (../shared/testdata/music/jamendo_*.mp3, with its .txt lyrics and its
@@ -26,7 +26,10 @@ anchored, whether every reference word was kept and timed, and the real-time fac
 of each over the four songs. ``--attempt standard`` aligns on a standard attempt
 instead (the standard model on the mix, as when a lyrics job keeps its first attempt),
 and ``--samples`` says what audio the aligner is given (by default what the job gives
-it: the stem for a vintage attempt, the mix for a standard one). Stems and attempts
+it: the stem for a vintage attempt, the mix for a standard one). ``--attempt automatic``
+runs both and aligns the one a lyrics job keeps (``decide.choose_for_lyrics``: the
+attempt that heard more of the lyrics), as when the first attempt is retried in music
+mode, which every dev song's mix is (its detector keeps under 0.7). Stems and attempts
 are cached (``--cache``, keyed by the decoding settings) so that tuning the alignment
 re-runs no model but the aligner's; after a change to the engine itself, use a fresh
 ``--cache`` folder (or ``--no-cache``).
@@ -53,7 +56,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from textfromtrack.config import Settings  # noqa: E402
 from textfromtrack.jobs.processing import engines, job_plan  # noqa: E402
 from textfromtrack.media.decode import decode_audio, resample_array  # noqa: E402
-from textfromtrack.pipeline import alignment, quality, runner  # noqa: E402
+from textfromtrack.pipeline import alignment, decide, quality, runner  # noqa: E402
 from textfromtrack.pipeline.engines.base import SAMPLE_RATE, AudioInput  # noqa: E402
 from textfromtrack.pipeline.types import Word  # noqa: E402
 
@@ -188,6 +191,17 @@ def run_song(songs: Songs, song: Path, methods: list[str], which: str, on: str) 
     reference = reference_onsets(song)
     stem, separate_seconds, separator = songs.stem(song)
     duration = len(stem) / SAMPLE_RATE
+    out: dict[str, Any] = {"song": song.stem, "duration_seconds": round(duration, 2)}
+    if which == "automatic":
+        # Both attempts, and the job's choice between them for a lyrics job.
+        decodes = [songs.standard_attempt(song), songs.attempt(song, stem, separator)]
+        heard = [
+            alignment.lyric_words_heard(lyrics, [Word(*w) for w in d["words"]]) for d in decodes
+        ]
+        best, why = decide.choose_for_lyrics(heard)
+        which = ("standard", "vintage")[best]
+        on = "stem" if which == "vintage" else "mix"
+        out |= {"kept": which, "why": why}
     if which == "standard":
         decode = songs.standard_attempt(song)
         engine = songs.standard_engine
@@ -198,7 +212,6 @@ def run_song(songs: Songs, song: Path, methods: list[str], which: str, on: str) 
     if on == "mix":
         separate_seconds = 0.0
     words = [Word(*w) for w in decode["words"]]
-    out: dict[str, Any] = {"song": song.stem, "duration_seconds": round(duration, 2)}
     for method in methods:
         started = time.perf_counter()
         aligned = alignment.align(
@@ -247,7 +260,9 @@ def main() -> None:
         default=None,
         help="TFT_ALIGNMENT_VOICE_DETECTOR",
     )
-    parser.add_argument("--attempt", choices=["vintage", "standard"], default="vintage")
+    parser.add_argument(
+        "--attempt", choices=["vintage", "standard", "automatic"], default="vintage"
+    )
     parser.add_argument(
         "--samples", choices=["stem", "mix"], default=None, help="the aligner's audio"
     )
@@ -267,7 +282,7 @@ def main() -> None:
     overrides = {"alignment_voice_detector": args.detector} if args.detector else {}
     settings = Settings(data_dir=args.data_dir, **overrides)
     songs = Songs(settings, None if args.no_cache else args.cache)
-    on = args.samples or ("stem" if args.attempt == "vintage" else "mix")
+    on = args.samples or ("mix" if args.attempt == "standard" else "stem")
     per_song = [run_song(songs, song, methods, args.attempt, on) for song in songs_found]
     keys = ("onset_mae", "within_0_3s", "anchored", "align_rtf", "pipeline_rtf")
     mean = {
@@ -284,7 +299,7 @@ def main() -> None:
                 "model": (
                     songs.standard_engine if args.attempt == "standard" else songs.engine
                 ).model_name,
-                "detector": songs.detector if args.attempt == "vintage" else "silero",
+                "detector": songs.detector if args.attempt != "standard" else "silero",
                 "songs": per_song,
                 "mean": mean,
             },

@@ -39,10 +39,13 @@ class ScriptedEngine:
 
     name = "scripted"
 
-    def __init__(self, model_name: str, words: int, kept_share: float | None) -> None:
+    def __init__(
+        self, model_name: str, words: int, kept_share: float | None, prefix: str = "w"
+    ) -> None:
         self.model_name = model_name
         self.words = words
         self.kept_share = kept_share
+        self.prefix = prefix
 
     def transcribe(
         self,
@@ -53,7 +56,10 @@ class ScriptedEngine:
         duration = audio.duration_seconds
         step = duration / self.words
         # Distinct words in lines of eight, so that nothing reads as a loop.
-        words = [Word(i * step, i * step + step * 0.8, f" w{i}", 0.9) for i in range(self.words)]
+        words = [
+            Word(i * step, i * step + step * 0.8, f" {self.prefix}{i}", 0.9)
+            for i in range(self.words)
+        ]
         segments = tuple(
             EngineSegment(
                 chunk[0].start,
@@ -70,7 +76,11 @@ class ScriptedEngine:
 
 
 def _run(
-    path: Path, standard: ScriptedEngine, vintage: ScriptedEngine, retry: bool = True
+    path: Path,
+    standard: ScriptedEngine,
+    vintage: ScriptedEngine,
+    retry: bool = True,
+    lyrics: str | None = None,
 ) -> runner.Outcome:
     plan = runner.JobPlan(
         vintage=False,
@@ -79,6 +89,7 @@ def _run(
         vintage_options=TranscribeOptions(vad_threshold=0.35, vad_min_silence_ms=1000),
         pinyin=False,
         chinese_script=chinese.as_script("original"),
+        lyrics=lyrics,
     )
     engines = runner.Engines(lambda: standard, lambda: vintage, lambda: FakeSeparator())
     return runner.run(path, plan, engines)
@@ -124,6 +135,32 @@ def test_near_equal_counts_keep_the_mix(tmp_path: Path) -> None:
     assert outcome.winner.transcript.model == "mix"
     # Music all the same: the mix's lines are split as a song's.
     assert outcome.segments and all(s.words for s in outcome.segments)
+
+
+@pytest.mark.parametrize(
+    ("mix_prefix", "stem_prefix", "kept_model", "says"),
+    [
+        # The stem has far more usable words, but the mix heard the user's words.
+        ("w", "stem", "mix", "kept: lyric words heard: 60 against 0"),
+        ("mix", "w", "stem", "kept: lyric words heard: 60 against 0"),
+        ("w", "w", "stem", "kept: lyric words heard: 60 against 60"),  # a tie: the stem
+    ],
+)
+def test_with_lyrics_the_attempt_that_heard_them_is_aligned(
+    tmp_path: Path, mix_prefix: str, stem_prefix: str, kept_model: str, says: str
+) -> None:
+    song = _pulsed(tmp_path / "song.wav")
+    lyrics = "\n".join(" ".join(f"w{i}" for i in range(n, n + 6)) for n in range(0, 60, 6))
+    outcome = _run(
+        song,
+        ScriptedEngine("mix", 60, 0.3, prefix=mix_prefix),
+        ScriptedEngine("stem", 140, 0.9, prefix=stem_prefix),
+        lyrics=lyrics,
+    )
+    assert outcome.winner.transcript.model == kept_model
+    assert says in outcome.attempts_log[outcome.winner.number - 1]["why"]
+    # The user's text, line for line, whichever attempt timed it.
+    assert [s.text.strip() for s in outcome.segments] == lyrics.split("\n")
 
 
 @pytest.mark.parametrize(

@@ -433,3 +433,20 @@ def test_job_plans_carry_the_alignment_detector() -> None:
     settings = Settings(alignment_voice_detector="silero", vintage_voice_detector="energy")
     plan = upload_plan(settings)
     assert (plan.vintage_detector, plan.alignment_detector) == ("energy", "silero")
+
+
+@pytest.mark.parametrize(
+    ("text", "decoded", "heard"),
+    [
+        ("one two three\nfour five", ["one", "two", "three", "four", "five"], 5),
+        ("one two three\nfour five", ["One,", "tree", "five!"], 3),  # near forms count
+        ("one two three", ["four", "five"], 0),
+        ("one two three", [], 0),
+        ("la la la\nla la", ["la", "la"], 2),  # a decode anchors each heard word once
+        ("Ça va\nsí señor", ["ca", "va", "si", "senor"], 4),  # accents and case folded
+    ],
+)
+def test_lyric_words_heard(text: str, decoded: list[str], heard: int) -> None:
+    spoken = words(*((float(i), i + 0.5, f" {w}") for i, w in enumerate(decoded)))
+    assert al.lyric_words_heard(text, spoken) == heard
+    assert al.lyric_words_heard(text, spoken) == al.align(text, spoken, 30.0).anchored

@@ -98,3 +98,25 @@ def test_the_margin_is_a_setting() -> None:
 def test_choose_needs_a_report() -> None:
     with pytest.raises(ValueError):
         decide.choose([])
+
+
+@pytest.mark.parametrize(
+    ("heard", "winner", "says"),
+    [
+        ([11], 0, "the only attempt"),
+        ([11, 61], 1, "lyric words heard: 61 against 11"),
+        ([122, 104], 0, "lyric words heard: 122 against 104"),
+        ([190, 191], 1, "lyric words heard: 191 against 190"),
+        ([50, 50], 1, "lyric words heard: 50 against 50"),  # a tie: the stem
+        ([0, 0], 1, "lyric words heard: 0 against 0"),
+    ],
+)
+def test_choose_for_lyrics(heard: list[int], winner: int, says: str) -> None:
+    chosen, why = decide.choose_for_lyrics(heard)
+    assert chosen == winner
+    assert why.startswith(says)
+
+
+def test_choose_for_lyrics_needs_an_attempt() -> None:
+    with pytest.raises(ValueError, match="no attempts"):
+        decide.choose_for_lyrics([])

@@ -485,6 +485,22 @@ def _trust(words: Sequence[Word]) -> list[float]:
     return out
 
 
+def _anchors(lyrics: Lyrics, decoded: Sequence[Word]) -> tuple[list[Word], list[tuple[int, int]]]:
+    """The decode's words as matched (joined, squeezed runs dropped) and the pairs
+    (lyric index, decoded index) that anchor the user's words to them."""
+    heard = drop_squeezed_runs([w for w in join_split_words(decoded) if _key(w.text)])
+    pairs = match_words(
+        [w.key for w in lyrics.words], [_key(w.text) for w in heard], trust=_trust(heard)
+    )
+    return heard, pairs
+
+
+def lyric_words_heard(text: str, decoded: Sequence[Word]) -> int:
+    """How many of the user's words ``decoded`` anchors: what ``align`` will anchor, from
+    the words alone (no audio), so attempts can be compared before aligning one."""
+    return len(_anchors(parse_lyrics(text), decoded)[1])
+
+
 def align_text(
     lyrics: Lyrics,
     decoded: Sequence[Word],
@@ -494,10 +510,7 @@ def align_text(
 ) -> list[Timing]:
     """Steps 1 and 2: anchors from the decode, every other word filled between them
     (``voiced`` and ``fallback``: see ``_fill_gap``)."""
-    heard = drop_squeezed_runs([w for w in join_split_words(decoded) if _key(w.text)])
-    pairs = match_words(
-        [w.key for w in lyrics.words], [_key(w.text) for w in heard], trust=_trust(heard)
-    )
+    heard, pairs = _anchors(lyrics, decoded)
     placed = place_words(lyrics, heard, pairs, duration, voiced, fallback)
     return snap_onsets(placed, used_spans(voiced, fallback, placed))
 

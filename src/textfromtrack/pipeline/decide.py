@@ -99,3 +99,24 @@ def choose(
             f"(music mode must have {margin:g}x to replace it)"
         )
     return best, f"most usable words: {usable_words(reports[best]):.0f} against {others}"
+
+
+def choose_for_lyrics(heard: Sequence[int]) -> tuple[int, str]:
+    """With the user's lyrics, the attempt to align: the one whose decode anchors most of
+    the user's words (``heard``, one count per attempt, standard first).
+
+    The output text is the user's, so transcription quality is beside the point: what
+    places the words is how many of them the decode heard. Ties go to the later attempt
+    (music mode): on the vocal stem the unanchored words are spread over the stretches
+    where the voice is, while on the mix the accompaniment makes every stretch look
+    voiced. On the dev songs the mix heard 11 of 88 words and the stem 61 (Fantasma), 8
+    and 195 of 340 (Guayeteo), 122 and 104 of 202 (Le royaume), 190 and 191 of 388 (Mes
+    Larmes); each pick is the attempt that aligned better (benchmarks/alignment.py).
+    """
+    if not heard:
+        raise ValueError("no attempts to choose from")
+    best = max(range(len(heard)), key=lambda i: (heard[i], i))
+    if len(heard) == 1:
+        return best, "the only attempt"
+    others = ", ".join(str(n) for i, n in enumerate(heard) if i != best)
+    return best, f"lyric words heard: {heard[best]} against {others} (the lyrics are aligned on it)"

@@ -454,7 +454,12 @@ def _conclude(
 ) -> Outcome:
     checkpoint()
     attempts, why = book.attempts, book.why
-    best, chosen = decide.choose([a.report for a in attempts], plan.routing.replace_margin)
+    if plan.lyrics and len(attempts) > 1:
+        # The user's words replace the decode's: keep the attempt that heard more of them.
+        heard = [alignment.lyric_words_heard(plan.lyrics, a.transcript.words) for a in attempts]
+        best, chosen = decide.choose_for_lyrics(heard)
+    else:
+        best, chosen = decide.choose([a.report for a in attempts], plan.routing.replace_margin)
     winner = attempts[best]
     if len(attempts) > 1:
         why[winner.number] = (
