@@ -202,12 +202,12 @@ def run_song(songs: Songs, song: Path, methods: list[str], which: str, on: str) 
         which = ("standard", "vintage")[best]
         on = "stem" if which == "vintage" else "mix"
         out |= {"kept": which, "why": why}
-    if which == "standard":
+        decode = decodes[best]
+    elif which == "standard":
         decode = songs.standard_attempt(song)
-        engine = songs.standard_engine
     else:
         decode = songs.attempt(song, stem, separator)
-        engine = songs.engine
+    engine = songs.standard_engine if which == "standard" else songs.engine
     samples = stem if on == "stem" else decode_audio(song, SAMPLE_RATE, 1)
     if on == "mix":
         separate_seconds = 0.0

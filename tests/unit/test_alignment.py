@@ -254,30 +254,11 @@ def test_fitting_words_keeps_the_leading_words_that_fit(
     assert al.fitting_words(per_word, room) == per_word[:kept]
 
 
-class _TightAligner:
-    """Places at most ``room`` words per window, evenly, as a decoder's limit would."""
-
-    def __init__(self, room: int) -> None:
-        self.room = room
-
-    def align_windows(
-        self,
-        samples: npt.NDArray[np.float32],
-        windows: Sequence[tuple[float, float, Sequence[str]]],
-        language: str,
-    ) -> list[list[tuple[float, float, float]]]:
-        out = []
-        for start, end, shown in windows:
-            fit = shown[: self.room]
-            step = (end - start) / max(len(shown), 1)
-            out.append([(start + k * step, start + (k + 1) * step, 0.9) for k in range(len(fit))])
-        return out
-
-
 def test_sequential_goes_on_when_a_window_holds_only_some_words() -> None:
     text = " ".join(f"w{k}" for k in range(40))
     samples = np.zeros(16_000 * 60, dtype=np.float32)
-    aligned = al.align(text, [], 60.0, samples, _TightAligner(5), "en", method="sequential")
+    tight = FakeAligner(room=5, share=1.0, probability=0.9)
+    aligned = al.align(text, [], 60.0, samples, tight, "en", method="sequential")
     starts = [w.start for s in aligned.segments for w in s.words]
     assert len(starts) == 40
     assert starts == sorted(starts)
@@ -330,9 +311,15 @@ def test_align_refuses_an_unknown_method() -> None:
 
 
 class FakeAligner:
-    """Places each window's words evenly over its first half; records the windows."""
+    """Places each window's words evenly over its first ``share`` (at most ``room`` of
+    them, the leading ones, as a decoder's limit would); records the windows."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, room: int | None = None, share: float = 0.5, probability: float = 0.5
+    ) -> None:
+        self.room = room
+        self.share = share
+        self.probability = probability
         self.windows: list[tuple[float, float, list[str]]] = []
 
     def align_windows(
@@ -344,8 +331,14 @@ class FakeAligner:
         out = []
         for start, end, ws in windows:
             self.windows.append((start, end, list(ws)))
-            step = (end - start) / 2 / max(len(ws), 1)
-            out.append([(start + i * step, start + (i + 1) * step, 0.5) for i in range(len(ws))])
+            fit = ws if self.room is None else ws[: self.room]
+            step = (end - start) * self.share / max(len(ws), 1)
+            out.append(
+                [
+                    (start + i * step, start + (i + 1) * step, self.probability)
+                    for i in range(len(fit))
+                ]
+            )
         return out
 
 

@@ -171,7 +171,8 @@ def stem_detector(plan: JobPlan) -> str:
     """What finds the singing on the vocal stem for ``plan``'s vintage attempt.
 
     With the user's lyrics the decode's words are replaced by the user's (they still
-    choose between attempts and report quality): the decode has to say where each sung
+    report quality, and how many of the user's words they anchor chooses between the
+    attempts, ``decide.choose_for_lyrics``): the decode has to say where each sung
     passage is, for the alignment to place the user's words there. The stem's own
     energy keeps sung passages that Silero (a speech detector) drops, which is what
     alignment needs (benchmarks/alignment.py); its worse words (a loop on the metal
