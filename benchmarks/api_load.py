@@ -1,6 +1,7 @@
 """Hot read paths under load: poll, /me and the 200-row list beside a hello-world.
 
     .venv/bin/python benchmarks/api_load.py [--seconds 10] [--clients 16 64] [--no-job]
+        [--isolation process|thread]
 
 Starts a real `tft serve` (SQLite, one inline worker) and a bare FastAPI app with a
 sync hello-world endpoint on the same uvicorn settings, then drives each endpoint
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import wave
@@ -117,6 +119,50 @@ def wrk(url: str, clients: int, seconds: int, token: str | None) -> dict[str, An
     }
 
 
+def tree_memory_mb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in MB of ``pid`` and its children (an inline worker's child process
+    included): PSS counts pages shared between them once, RSS counts them in each."""
+    pids = [pid]
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        pids += [int(p) for p in fh.read().split()]
+    rss = pss = 0
+    for one in pids:
+        try:
+            with open(f"/proc/{one}/smaps_rollup") as fh:
+                for line in fh:
+                    key, value, *_ = line.split()
+                    if key == "Rss:":
+                        rss += int(value)
+                    elif key == "Pss:":
+                        pss += int(value)
+        except FileNotFoundError:  # a child that ended meanwhile
+            continue
+    return rss // 1024, pss // 1024
+
+
+class PeakMemory:
+    """Samples the service's tree twice a second; the peaks."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.rss, self.pss = pid, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                rss, pss = tree_memory_mb(self.pid)
+            except FileNotFoundError:
+                return
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join()
+        return {"peak_rss_mb": self.rss, "peak_pss_mb": self.pss}
+
+
 def seed_jobs(database_url: str, user_id: str, count: int) -> None:
     db = Database(database_url)
     now = utcnow()
@@ -152,6 +198,11 @@ def main() -> None:
     parser.add_argument(
         "--src", type=Path, help="serve this checkout's src/ instead (a before/after run)"
     )
+    parser.add_argument(
+        "--isolation",
+        choices=["process", "thread"],
+        help="TFT_INLINE_ISOLATION for the service (unset: its default)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -166,6 +217,7 @@ def main() -> None:
         "TFT_LOG_LEVEL": "WARNING",
         "TFT_INLINE_WORKERS": "1",
         **({"PYTHONPATH": str(args.src.resolve())} if args.src else {}),
+        **({"TFT_INLINE_ISOLATION": args.isolation} if args.isolation else {}),
     }
     (work / "hello.py").write_text(HELLO_APP)
     service = subprocess.Popen([str(TFT), "serve"], env=env, stdout=subprocess.DEVNULL)
@@ -186,6 +238,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(f"{base}/readyz", service)
+        memory = PeakMemory(service.pid)
         wait_ready(f"http://127.0.0.1:{hello_port}/hello", hello)
         with httpx.Client(base_url=base, timeout=60) as http:
             email = f"load-{uuid.uuid4().hex[:8]}@example.com"
@@ -241,6 +294,7 @@ def main() -> None:
                 job_status = http.get(f"/api/v1/transcriptions/{job_id}", headers=auth).json()
         except (httpx.HTTPError, ValueError) as exc:  # a collapsed server is a result too
             job_status = {"status": f"unreadable: {type(exc).__name__}"}
+        peak = memory.stop()
         for per_count in results.values():
             for clients, row in per_count.items():
                 row["x_hello"] = round(row["req_per_s"] / results["hello"][clients]["req_per_s"], 3)
@@ -250,9 +304,11 @@ def main() -> None:
                     "src": str(args.src or ROOT / "src"),
                     "seconds_per_run": args.seconds,
                     "job_decoding": not args.no_job,
+                    "isolation": args.isolation or "default",
                     "job_status_after": job_status.get("status"),
                     "job_progress_after": job_status.get("progress"),
                     "list_jobs": LIST_JOBS,
+                    "service_memory": peak,
                     "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in load_after],
                     "results": results,

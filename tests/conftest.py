@@ -229,6 +229,9 @@ def settings(tmp_path: Path, database_url: str, model_cache: Path) -> Settings:
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         signup_credits=10,
         inline_workers=0,
+        # In-process apps run their jobs in the worker thread: the model stays loaded
+        # once per xdist worker, and tests that swap in fake engines reach the pipeline.
+        inline_isolation="thread",
         model_cache_dir=model_cache,
         top_up_url="https://example.com/top-up",
     )

@@ -139,6 +139,18 @@ class Settings(BaseSettings):
     inline_workers: int = Field(default=1, ge=0, le=64)
     """Worker threads inside ``tft serve`` when no broker is configured (0: jobs wait)."""
 
+    inline_isolation: Literal["process", "thread"] = "process"
+    """Where an inline worker runs its jobs. ``process``: in one child process per worker,
+    started at its first job and kept, so decoding never holds the API's interpreter lock
+    (the API served 0.4-0.5x its idle rate while a job decoded in a thread). ``thread``: in
+    the worker thread itself, one process in all (the test suite's in-process apps, and
+    hooks that patch the pipeline in the serving process)."""
+
+    inline_niceness: int = Field(default=10, ge=0, le=19)
+    """How much lower the CPU priority of an inline worker's child process is than the
+    server's (``nice``), so requests win the cores while a job decodes and the job takes
+    what they leave; a job alone on the machine runs at full speed. 0: the same priority."""
+
     broker_url: str | None = None
     """Dramatiq broker, ``redis://...`` or ``amqp://...``. Set: ``tft serve`` sends jobs there
     and runs no inline workers; ``tft worker`` processes run them. Unset: inline workers."""

@@ -1,7 +1,8 @@
 """`tft serve` with one test hook: an upload whose name contains "force-retry" runs on slow
 fake engines whose standard attempt is poor, so the automatic retry in music mode runs
 and each of its stages lasts long enough for a browser to see it. Every other upload
-runs on the real models. Run as a script by tests/web/test_browser_editing.py."""
+runs on the real models. Run as a script by tests/web/test_browser_editing.py, with
+TFT_INLINE_ISOLATION=thread: the hook patches this process, so jobs must run in it."""
 
 from __future__ import annotations
 

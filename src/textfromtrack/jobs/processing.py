@@ -235,21 +235,48 @@ def engines(settings: Settings) -> runner.Engines:
     )
 
 
+# Runs a claimed job to its end: run_claimed itself, or a stand-in that runs it in
+# another process (queue/isolated.py).
+RunClaimed = Callable[[Database, Settings, str, str], JobStatus | None]
+
+
 def process_job(
-    db: Database, settings: Settings, job_id: str, worker: str, hand_off: HandOff | None = None
+    db: Database,
+    settings: Settings,
+    job_id: str,
+    worker: str,
+    hand_off: HandOff | None = None,
+    run: RunClaimed | None = None,
 ) -> JobStatus | None:
     """Run one job to its end (or, with ``hand_off``, to the hand-off of its music-mode
-    attempt). Returns the status it left, or None when it was not ours to run."""
+    attempt). Returns the status it left, or None when it was not ours to run. ``run``
+    replaces this process's own ``run_claimed`` (no hand-off then)."""
     if not claim(db, job_id, worker):
         return None
     # Log lines carry the job and its request id; claimed, attempts, done or failed.
     with job_events.running(db, job_id, worker):
-        return _run_claimed(db, settings, job_id, worker, hand_off)
+        if run is not None:
+            return run(db, settings, job_id, worker)
+        return run_claimed(db, settings, job_id, worker, hand_off)
 
 
-def _run_claimed(
+def fail_claimed(
+    db: Database, settings: Settings, job_id: str, worker: str, message: str
+) -> JobStatus | None:
+    """Fail a claimed job whose run could not end it (the process running it died):
+    error, refund, and its upload and files removed, as run_claimed's own failure does."""
+    status = _fail(db, settings, job_id, worker, message)
+    with db.session() as s:
+        upload_name = s.scalar(select(Job.upload_name).where(Job.id == job_id))
+    if upload_name and status in FINAL_STATUSES:
+        _drop_upload(db, settings, job_id, store.upload_key(upload_name))
+    return status
+
+
+def run_claimed(
     db: Database, settings: Settings, job_id: str, worker: str, hand_off: HandOff | None = None
 ) -> JobStatus | None:
+    """Run a job this worker has claimed: heartbeat, the attempts, then done or failed."""
     started = time.perf_counter()
     with db.session() as s:
         job = s.get(Job, job_id)

@@ -30,8 +30,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import replace
 from functools import lru_cache
-
-from pypinyin import Style, lazy_pinyin, pinyin
+from types import ModuleType
 
 from textfromtrack.pipeline.chinese import convert_script
 from textfromtrack.pipeline.types import Segment
@@ -59,10 +58,19 @@ def _is_syllable(token: str) -> bool:
     return _BARE_SYLLABLE.fullmatch(bare) is not None
 
 
+def _pypinyin() -> ModuleType:
+    """pypinyin, imported at first use: its dictionaries cost about 35 MB, which the API
+    process of ``tft serve`` never needs when jobs run in a child (queue/isolated.py)."""
+    import pypinyin
+
+    return pypinyin
+
+
 @lru_cache(maxsize=4096)
 def _all_readings(char: str) -> tuple[str, ...]:
     """Every reading pypinyin knows for one character, the usual one first."""
-    found = pinyin(char, style=Style.TONE, heteronym=True)
+    p = _pypinyin()
+    found = p.pinyin(char, style=p.Style.TONE, heteronym=True)
     return tuple(r for r in (found[0] if found else []) if _is_syllable(r))
 
 
@@ -80,11 +88,12 @@ def _fit(reading: str, written: str, looked_up: str) -> str:
 def _readings(run: str, lookup: str) -> list[str]:
     """One tone-marked syllable per character of ``run``; "" where there is none."""
     # pypinyin returns a character it cannot read as the character itself.
-    syllables = lazy_pinyin(lookup, style=Style.TONE)
+    p = _pypinyin()
+    syllables = p.lazy_pinyin(lookup, style=p.Style.TONE)
     if len(syllables) != len(lookup):
         # Unreadable characters in a row can come back as one item; character by
         # character keeps the alignment, at the cost of phrase context for this run.
-        syllables = [next(iter(lazy_pinyin(c, style=Style.TONE)), "") for c in lookup]
+        syllables = [next(iter(p.lazy_pinyin(c, style=p.Style.TONE)), "") for c in lookup]
     return [
         _fit(s if _is_syllable(s) else "", w, k)
         for s, w, k in zip(syllables, run, lookup, strict=True)
