@@ -123,8 +123,12 @@ def tree_memory_mb(pid: int) -> tuple[int, int]:
     """(RSS, PSS) in MB of ``pid`` and its children (an inline worker's child process
     included): PSS counts pages shared between them once, RSS counts them in each."""
     pids = [pid]
-    with open(f"/proc/{pid}/task/{pid}/children") as fh:
-        pids += [int(p) for p in fh.read().split()]
+    # A child is listed under the thread that started it (an inline worker's, not main's).
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
     rss = pss = 0
     for one in pids:
         try:
