@@ -85,7 +85,9 @@ def test_one_jobs_json_lines_from_submit_to_done_carry_its_ids(
     tmp_path: Path, model_cache: Path, speech: Path
 ) -> None:
     request_id = f"logs-{uuid.uuid4().hex[:12]}"
-    with live_server(tmp_path, model_cache, {"TFT_LOG_FORMAT": "json"}) as server:
+    # The default isolation: the job's lines come from the child process, with its ids.
+    env = {"TFT_LOG_FORMAT": "json", "TFT_INLINE_ISOLATION": "process"}
+    with live_server(tmp_path, model_cache, env) as server:
         job_id = _submit_and_wait(server, speech, request_id)
         _wait_for_event(server.log, job_id, "done")
         entries = _json_lines(server.log())

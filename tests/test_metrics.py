@@ -120,6 +120,8 @@ def test_metrics_after_real_inline_jobs_and_refusals(
         "TFT_MAX_ACTIVE_JOBS_PER_USER": "1",
         "TFT_UPLOAD_TIMEOUT_SECONDS": "5",
         "TFT_WHISPER_CPU_THREADS": "1",
+        # The default: jobs in a child process, their metrics still on the server's /metrics.
+        "TFT_INLINE_ISOLATION": "process",
     }
     with live_server(tmp_path, model_cache, env) as server:
         first, second = server.new_token(), server.new_token()

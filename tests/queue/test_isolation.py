@@ -85,7 +85,8 @@ def _gone(pid: int, timeout: float) -> bool:
 def test_jobs_run_in_a_child_whose_death_fails_the_job_and_which_dies_with_its_server(
     tmp_path: Path, model_cache: Path
 ) -> None:
-    with live_server(tmp_path, model_cache, {"TFT_SIGNUP_CREDITS": "5"}) as server:
+    env = {"TFT_SIGNUP_CREDITS": "5", "TFT_INLINE_ISOLATION": "process"}  # live.py's is thread
+    with live_server(tmp_path, model_cache, env) as server:
         token = server.new_token()
         assert _children(server) == []  # no child before the first job
         first = _wait(server, token, _submit(server, token), {"done", "error"})

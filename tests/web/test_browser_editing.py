@@ -53,7 +53,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Itera
     with live_server(
         tmp_path_factory.mktemp("web16"),
         model_cache,
-        # The hook patches the pipeline in the serving process, so jobs must run there.
+        # The hook patches the pipeline in the serving process, so jobs must run there
+        # (live.py's default already; said here because the hook depends on it).
         {"TFT_INLINE_ISOLATION": "thread"},
         command=[sys.executable, str(HOOKED)],
     ) as s:
