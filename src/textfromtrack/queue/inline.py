@@ -75,7 +75,7 @@ class InlineDispatcher:
     def _isolated(self, process: JobProcess) -> RunClaimed:
         def run(db: Database, settings: Settings, job_id: str, worker: str) -> JobStatus | None:
             try:
-                return process.run(db, settings, job_id, worker)
+                return process.run(job_id, worker)
             except ChildDied as exc:
                 if self._stop.is_set():
                     # Stopped by the server's shutdown: the job is recovered at the next

@@ -26,16 +26,15 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
-
-from sqlalchemy import select
 
 from textfromtrack import logs
 from textfromtrack.config import Settings
 from textfromtrack.db import Database
 from textfromtrack.jobs import processing
-from textfromtrack.jobs.models import Job, JobStatus
+from textfromtrack.jobs.models import JobStatus
 from textfromtrack.models import import_all_models
 
 log = logging.getLogger(__name__)
@@ -66,16 +65,13 @@ class JobProcess:
         self._lock = threading.Lock()
         self._busy = False  # a job is in the child now
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def run(self, db: Database, settings: Settings, job_id: str, worker: str) -> JobStatus | None:
-        """``processing.run_claimed`` in the child; same signature, so it drops in."""
+    def run(self, job_id: str, worker: str) -> JobStatus | None:
+        """``processing.run_claimed`` of a claimed job, in the child."""
         conn = self._ensure_started()
         self._busy = True
         try:
-            conn.send((job_id, worker))
+            # The request id metrics.jobs.running bound in this thread, for the child's lines.
+            conn.send((job_id, worker, logs.REQUEST_ID.get()))
             reply = conn.recv()
         except (EOFError, OSError) as exc:
             with self._lock:
@@ -167,9 +163,9 @@ def child_main(conn: Connection, settings: Settings, parent_pid: int) -> None:
                 return
             if message is None:  # asked to stop while idle
                 return
-            job_id, worker = message
+            job_id, worker, request_id = message
             try:
-                with logs.job_context(job_id, _request_id(db, job_id)):
+                with logs.job_context(job_id, request_id):
                     status = processing.run_claimed(db, settings, job_id, worker)
                 conn.send((status.value if status is not None else None, None))
             except Exception as exc:
@@ -179,14 +175,9 @@ def child_main(conn: Connection, settings: Settings, parent_pid: int) -> None:
         db.dispose()
 
 
-def _request_id(db: Database, job_id: str) -> str | None:
-    with db.session() as s:
-        return s.scalar(select(Job.request_id).where(Job.id == job_id))
-
-
 def _exit_with_parent(parent_pid: int) -> None:
     """A child whose server was killed (SIGKILL, OOM) must not go on decoding for nobody."""
     while True:
         if os.getppid() != parent_pid:
             os._exit(1)
-        threading.Event().wait(PARENT_CHECK_SECONDS)
+        time.sleep(PARENT_CHECK_SECONDS)
