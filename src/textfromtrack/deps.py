@@ -349,10 +349,11 @@ async def _resolve_api_caller(
     key = token_format.digest(bearer.credentials)
     caller = cache.get(key)
     if caller is None:
-        caller = await run_in_threadpool(_authenticate, db, bearer.credentials)
+        caller = await cache.look_up(
+            key, lambda: run_in_threadpool(_authenticate, db, bearer.credentials)
+        )
         if caller is None:
             raise invalid
-        cache.put(key, caller)
     elif not tokens.is_active(caller.token, utcnow()):
         cache.forget(key)
         raise invalid
@@ -377,12 +378,50 @@ class AuthCache:
     per request (and no thread hop at all once cached). A revocation made through this
     process clears it at once; one made elsewhere (another server, `tft users suspend`)
     takes effect within ``ttl`` (TFT_AUTH_CACHE_SECONDS; 0 turns the cache off).
+
+    Requests that miss together share one look-up (``look_up``): a burst of a thousand
+    uploads from one new token used to arrive before the first look-up had finished, so
+    every one of them queried the database, and a normal client's upload waited behind
+    a thousand queries (14 s in CI's parallel suite; the slot check that refuses them
+    costs no query at all).
     """
 
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl, self.max_entries = ttl, max_entries
         self._entries: dict[str, tuple[float, ApiCaller]] = {}
         self._lock = threading.Lock()
+        # Look-ups in flight, by digest; each belongs to the event loop that started it.
+        self._pending: dict[str, asyncio.Future[ApiCaller | None]] = {}
+        # Bumped by clear(): a look-up that began before a revocation must not put what
+        # it read back into the cache after it.
+        self._generation = 0
+
+    async def look_up(
+        self, key: str, load: Callable[[], Awaitable[ApiCaller | None]]
+    ) -> ApiCaller | None:
+        """The caller behind ``key`` from ``load``, run once for all who ask meanwhile."""
+        loop = asyncio.get_running_loop()
+        pending = self._pending.get(key)
+        if pending is None or pending.get_loop() is not loop:
+            pending = loop.create_task(self._load(key, load, self._generation))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda done: self._settled(key, done))
+        # Shielded: one waiter hanging up must not cancel the look-up the others share.
+        return await asyncio.shield(pending)
+
+    async def _load(
+        self, key: str, load: Callable[[], Awaitable[ApiCaller | None]], generation: int
+    ) -> ApiCaller | None:
+        caller = await load()
+        if caller is not None and generation == self._generation:
+            self.put(key, caller)
+        return caller
+
+    def _settled(self, key: str, done: asyncio.Future[ApiCaller | None]) -> None:
+        if self._pending.get(key) is done:
+            del self._pending[key]
+        if not done.cancelled():
+            done.exception()  # raised to every waiter; retrieved here in case none is left
 
     def get(self, key: str) -> ApiCaller | None:
         if self.ttl <= 0:
@@ -411,6 +450,7 @@ class AuthCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._generation += 1
 
 
 CurrentApiCaller = Annotated[ApiCaller, Depends(api_caller)]
