@@ -13,7 +13,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from textfromtrack.media.decode import DecodeError, decode_audio, transcode_mp3
+from textfromtrack.media.decode import (
+    DecodeError,
+    decode_audio,
+    decode_chunks,
+    header_seconds,
+    resample_array,
+    resample_chunks,
+    transcode_mp3,
+)
 from textfromtrack.media.probe import probe
 
 TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
@@ -152,3 +160,52 @@ def test_real_mp3_music() -> None:
         probe(path, path.name).duration_seconds, abs=0.01
     )
     assert rms(audio) > 0.01
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "chunk_seconds"), [(16000, 1, 0.25), (44100, 2, 1.0), (44100, 2, 60.0)]
+)
+def test_chunks_join_to_the_whole_decode(
+    tmp_path: Path, rate: int, channels: int, chunk_seconds: float
+) -> None:
+    signal = np.stack([tone(3.3, 48000, 440), tone(3.3, 48000, 660)])
+    path = write_wav(tmp_path / "in.wav", signal, 48000)
+    whole = decode_audio(path, rate, channels)
+    pieces = list(decode_chunks(path, rate, channels, chunk_seconds))
+    assert all(p.ndim == 2 and p.shape[0] == channels for p in pieces)
+    # Every piece but the last holds at least chunk_seconds; none is empty.
+    assert all(p.shape[1] >= round(chunk_seconds * rate) for p in pieces[:-1])
+    assert all(p.shape[1] for p in pieces)
+    joined = np.concatenate(pieces, axis=1)
+    assert np.array_equal(joined[0] if channels == 1 else joined, whole)
+
+
+def test_chunks_of_an_undecodable_file_raise_decode_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    with pytest.raises(DecodeError):
+        list(decode_chunks(bad, 44100, 2))
+
+
+@pytest.mark.parametrize("sizes", [[1], [999, 44_100], [441_000]])
+def test_resampling_in_pieces_matches_resampling_the_whole(sizes: list[int]) -> None:
+    rng = np.random.default_rng(len(sizes))
+    audio = (0.3 * rng.standard_normal((2, 44_100 * 3 + 17))).astype(np.float32)
+    if sizes == [1]:
+        audio = audio[:, :5000]  # a frame per sample: kept short
+    whole = resample_array(audio, 44_100, 16_000, 1)
+    pieces, at, k = [], 0, 0
+    while at < audio.shape[1]:
+        pieces.append(audio[:, at : at + sizes[k % len(sizes)]])
+        at, k = at + sizes[k % len(sizes)], k + 1
+    # One resampler carries its state across the pieces' edges: the same samples.
+    streamed = np.concatenate(list(resample_chunks(pieces, 44_100, 16_000, 1)), axis=1)[0]
+    assert np.array_equal(streamed, whole)
+
+
+def test_header_seconds_reads_the_header(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "in.wav", np.tile(tone(2.5, 22050), (2, 1)), 22050)
+    assert header_seconds(path) == pytest.approx(2.5, abs=0.01)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all")
+    assert header_seconds(junk) is None

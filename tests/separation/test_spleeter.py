@@ -10,14 +10,16 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
 
-from textfromtrack.media.decode import decode_audio
+from textfromtrack.media.decode import decode_audio, resample_array
 from textfromtrack.pipeline.separation.base import SeparatorUnavailable
 from textfromtrack.pipeline.separation.spleeter import (
     BINS,
@@ -34,6 +36,7 @@ from textfromtrack.pipeline.separation.spleeter import (
     phase_kernels,
     validate_state_dict,
 )
+from textfromtrack.pipeline.separation.stem import vocal_stem
 
 pytestmark = pytest.mark.slow
 
@@ -261,6 +264,61 @@ def test_blocks_match_one_pass_and_torch_istft(separator: SpleeterSeparator) -> 
     np.testing.assert_allclose(blockwise, reference, rtol=0, atol=1e-5 * peak)
 
 
+def _chunks(audio: Audio, sizes: list[int]) -> list[Audio]:
+    out, at, k = [], 0, 0
+    while at < audio.shape[1]:
+        size = sizes[k % len(sizes)]
+        out.append(audio[:, at : at + size])
+        at, k = at + size, k + 1
+    return out
+
+
+# Input lengths around the block edges (a block is one 512-frame segment here) and
+# chunkings from a few samples to more than a block.
+@pytest.mark.parametrize(
+    ("samples", "sizes"),
+    [
+        (1, [1]),
+        (N_FFT - 1, [5, 1000]),
+        ((SEGMENT - 1) * HOP - 1, [HOP]),  # one short of a whole first block
+        ((SEGMENT - 1) * HOP, [HOP]),  # exactly a first block's frames
+        ((SEGMENT - 1) * HOP + 1, [100_000]),
+        (2 * SEGMENT * HOP + 777, [3, 70_001, 44_100]),
+        (2 * SEGMENT * HOP + 777, [3 * SEGMENT * HOP]),  # one chunk of it all
+    ],
+)
+def test_a_stream_of_chunks_gives_the_whole_array_result(
+    separator: SpleeterSeparator, samples: int, sizes: list[int]
+) -> None:
+    rng = np.random.default_rng(samples)
+    audio = (0.2 * rng.standard_normal((2, samples))).astype(np.float32)
+    whole = separator.separate_vocals(audio)
+    progress: list[float] = []
+    pieces = list(separator.separate_stream(_chunks(audio, sizes), progress.append, samples))
+    streamed = np.concatenate(pieces, axis=1)
+    assert streamed.shape == audio.shape
+    # The same blocks of the same input, summed in the same order: the same floats.
+    assert np.array_equal(streamed, whole)
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+def test_a_stream_hands_out_its_stem_as_it_goes(separator: SpleeterSeparator) -> None:
+    # What makes memory flat: the first parts of the stem come out while the input is
+    # still arriving, and no more than a block's worth of input is held.
+    block_samples = SEGMENT * HOP
+    audio = np.zeros((2, 6 * block_samples), dtype=np.float32)
+    given = [0]
+
+    def chunks() -> Iterator[Audio]:
+        for piece in _chunks(audio, [block_samples // 4]):
+            given[0] += piece.shape[1]
+            yield piece
+
+    first = next(separator.separate_stream(chunks()))
+    assert first.shape[1] > 0
+    assert given[0] <= (separator.workers + 2) * block_samples
+
+
 def test_edge_cases(separator: SpleeterSeparator) -> None:
     empty = separator.separate_vocals(np.zeros((2, 0), dtype=np.float32))
     assert empty.shape == (2, 0)
@@ -383,3 +441,38 @@ def test_the_worker_threads_leave_the_process_thread_count_alone() -> None:
     # Each pool thread runs its networks on one intra-op thread.
     assert sep._pool is not None
     assert sep._pool.submit(torch.get_num_threads).result() == 1
+
+
+class _WholeArrayOnly:
+    """A separator without a stream (as Demucs): halves the mix, counts its calls."""
+
+    name, sample_rate = "halver", SAMPLE_RATE
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def separate_vocals(self, audio: Audio, progress: Any = None) -> Audio:
+        self.calls += 1
+        return audio * 0.5
+
+
+def test_the_vocal_stem_streams_through_spleeter_and_equals_the_whole_path(
+    separator: SpleeterSeparator,
+) -> None:
+    path = checkpoint_dir() / "audio_example.mp3"
+    progress: list[float] = []
+    stem = vocal_stem(separator, path, progress.append)
+    whole = resample_array(
+        separator.separate_vocals(decode_audio(path, SAMPLE_RATE, 2)), SAMPLE_RATE, 16_000, 1
+    )
+    assert stem.samples.ndim == 1 and np.array_equal(stem.samples, whole)
+    assert stem.decode_seconds > 0
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+def test_a_separator_without_a_stream_gets_the_whole_array() -> None:
+    path = checkpoint_dir() / "audio_example.mp3"
+    halver = _WholeArrayOnly()
+    stem = vocal_stem(halver, path)
+    expected = resample_array(decode_audio(path, SAMPLE_RATE, 2) * 0.5, SAMPLE_RATE, 16_000, 1)
+    assert halver.calls == 1 and np.array_equal(stem.samples, expected)

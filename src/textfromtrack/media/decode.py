@@ -9,7 +9,7 @@ text: FFmpeg's own messages name the server's file paths.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,25 +42,46 @@ def decode_audio(
     downmixed as FFmpeg's ``-ac 1`` does it (and so Whisper's own loader), which
     can peak a little above 1.0 on loud masters; it is not clipped.
     """
+    return _joined(decode_chunks(path, sample_rate, channels), channels)
+
+
+def decode_chunks(
+    path: Path, sample_rate: int = 16_000, channels: int = 1, chunk_seconds: float = 10.0
+) -> Generator[npt.NDArray[np.float32], None, None]:
+    """``decode_audio``'s samples as ``(channels, n)`` pieces of about ``chunk_seconds``,
+    decoded as they are asked for: what a stage that streams (separation) reads, so a
+    long file is never held whole at 44.1 kHz stereo."""
     layout = _layout(channels)
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    chunks: list[npt.NDArray[np.float32]] = []
     try:
         with open_input(path) as container:
             stream = audio_stream(container)
             if stream is None:
                 raise DecodeError("the file contains no audio stream")
-            frames = container.decode(stream)
             # fltp frames come out as (channels, samples) float32 arrays.
-            chunks.extend(
-                f.to_ndarray().astype(np.float32, copy=False)
-                for f in _resampled(frames, layout, sample_rate)
+            yield from _grouped(
+                (
+                    f.to_ndarray().astype(np.float32, copy=False)
+                    for f in _resampled(container.decode(stream), layout, sample_rate)
+                ),
+                max(1, round(chunk_seconds * sample_rate)),
             )
     except av.FFmpegError as exc:
         raise DecodeError("the audio could not be decoded (truncated or corrupt file)") from exc
-    audio = np.concatenate(chunks, axis=1) if chunks else np.zeros((channels, 0), dtype=np.float32)
-    return np.ascontiguousarray(audio[0]) if channels == 1 else audio
+
+
+def header_seconds(path: Path) -> float | None:
+    """The audio's duration as the file's header states it (no decoding), if it does:
+    for progress while a stage streams, never for what is charged (``probe`` measures)."""
+    try:
+        with open_input(path) as container:
+            stream = audio_stream(container)
+            if stream is not None and stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+            return container.duration / 1_000_000 if container.duration else None
+    except av.FFmpegError:
+        return None
 
 
 def resample_array(
@@ -71,26 +92,61 @@ def resample_array(
     Used on separated stems, which exist only as arrays; same output shapes as decode_audio.
     """
     planar = np.ascontiguousarray(audio[None, :] if audio.ndim == 1 else audio, dtype=np.float32)
-    if planar.shape[0] not in _LAYOUTS:
-        raise ValueError(f"expected 1 or 2 channels, got shape {audio.shape}")
     step = rate * 10  # ten seconds a frame keeps FFmpeg's buffers small
-    frames: list[AudioFrame] = []
-    for start in range(0, planar.shape[1], step):
-        frame = AudioFrame.from_ndarray(
-            np.ascontiguousarray(planar[:, start : start + step]),
-            format="fltp",
-            layout=_LAYOUTS[planar.shape[0]],
-        )
-        frame.sample_rate = rate
-        frame.pts = start
-        frame.time_base = Fraction(1, rate)
-        frames.append(frame)
-    chunks = [
-        f.to_ndarray().astype(np.float32, copy=False)
-        for f in _resampled(iter(frames), _layout(to_channels), to_rate)
-    ]
-    out = np.concatenate(chunks, axis=1) if chunks else np.zeros((to_channels, 0), dtype=np.float32)
-    return np.ascontiguousarray(out[0]) if to_channels == 1 else out
+    pieces = (planar[:, start : start + step] for start in range(0, planar.shape[1], step))
+    return _joined(resample_chunks(pieces, rate, to_rate, to_channels), to_channels)
+
+
+def resample_chunks(
+    chunks: Iterable[npt.NDArray[np.float32]],
+    rate: int,
+    to_rate: int = 16_000,
+    to_channels: int = 1,
+) -> Iterator[npt.NDArray[np.float32]]:
+    """``resample_array`` over a stream of ``(channels, n)`` pieces, one resampler for all
+    of them (so the pieces' edges leave no mark), yielding ``(to_channels, n)`` pieces."""
+    _layout(to_channels)
+
+    def frames() -> Iterator[AudioFrame]:
+        at = 0
+        for chunk in chunks:
+            planar = np.ascontiguousarray(chunk, dtype=np.float32)
+            if planar.ndim != 2 or planar.shape[0] not in _LAYOUTS:
+                raise ValueError(f"expected 1 or 2 channels, got shape {chunk.shape}")
+            if not planar.shape[1]:
+                continue
+            frame = AudioFrame.from_ndarray(planar, format="fltp", layout=_LAYOUTS[planar.shape[0]])
+            frame.sample_rate = rate
+            frame.pts = at
+            frame.time_base = Fraction(1, rate)
+            at += planar.shape[1]
+            yield frame
+
+    for f in _resampled(frames(), _layout(to_channels), to_rate):
+        yield f.to_ndarray().astype(np.float32, copy=False)
+
+
+def _grouped(
+    pieces: Iterable[npt.NDArray[np.float32]], size: int
+) -> Iterator[npt.NDArray[np.float32]]:
+    """Pieces joined into arrays of at least ``size`` samples (the last one: what is left)."""
+    group: list[npt.NDArray[np.float32]] = []
+    held = 0
+    for piece in pieces:
+        group.append(piece)
+        held += piece.shape[1]
+        if held >= size:
+            yield np.concatenate(group, axis=1)
+            group, held = [], 0
+    if group:
+        yield np.concatenate(group, axis=1)
+
+
+def _joined(pieces: Iterable[npt.NDArray[np.float32]], channels: int) -> npt.NDArray[np.float32]:
+    """Pieces as one array: ``(n,)`` for mono, ``(channels, n)`` otherwise."""
+    parts = list(pieces)
+    audio = np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), dtype=np.float32)
+    return np.ascontiguousarray(audio[0]) if channels == 1 else audio
 
 
 def transcode_mp3(

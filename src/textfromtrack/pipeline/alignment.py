@@ -50,6 +50,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from textfromtrack.pipeline.separation.base import Separator
 from textfromtrack.pipeline.types import Segment, Transcript, Word
 
 MAX_LYRICS_CHARS = 20_000
@@ -956,12 +957,6 @@ def align(
     return Aligned(segments_of(lyrics, timings), len(lyrics.words), anchored, used)
 
 
-class _Separator(Protocol):
-    sample_rate: int
-
-    def separate_vocals(self, audio: npt.NDArray[np.float32], progress: Any = None) -> Any: ...
-
-
 class _Attempt(Protocol):
     @property
     def pipeline(self) -> str: ...
@@ -975,7 +970,7 @@ class _Engines(Protocol):
     @property
     def vintage(self) -> Callable[[], object]: ...
     @property
-    def separator(self) -> Callable[[], _Separator]: ...
+    def separator(self) -> Callable[[], Separator]: ...
 
 
 def align_winner(text: str, winner: _Attempt, audio_path: Path, engines: _Engines) -> Aligned:
@@ -983,15 +978,12 @@ def align_winner(text: str, winner: _Attempt, audio_path: Path, engines: _Engine
     attempt (separated again: the attempt keeps no audio), else the mix; with the
     attempt's own model as the forced aligner when it has one (a remote engine has
     none: then the decode's words alone place the lyrics)."""
-    from textfromtrack.media.decode import decode_audio, resample_array
+    from textfromtrack.media.decode import decode_audio
+    from textfromtrack.pipeline.separation.stem import vocal_stem
 
     transcript = winner.transcript
     if winner.pipeline == "vintage":
-        separator = engines.separator()
-        stereo = decode_audio(audio_path, separator.sample_rate, 2)
-        vocals = separator.separate_vocals(stereo, None)
-        del stereo
-        samples = resample_array(vocals, separator.sample_rate, 16_000, 1)
+        samples = vocal_stem(engines.separator(), audio_path).samples
         engine = engines.vintage()
     else:
         samples = decode_audio(audio_path, 16_000, 1)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from textfromtrack.media.decode import decode_audio, resample_array
 from textfromtrack.pipeline import alignment, chinese, decide, pinyin, quality, vocal_activity
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
@@ -29,6 +28,7 @@ from textfromtrack.pipeline.engines.base import (
 )
 from textfromtrack.pipeline.lines import SPEECH, SUNG, LinePolicy, reindex, segments_from_words
 from textfromtrack.pipeline.separation.base import Separator
+from textfromtrack.pipeline.separation.stem import vocal_stem
 from textfromtrack.pipeline.types import Segment, Transcript
 
 Checkpoint = Callable[[], None]
@@ -270,15 +270,11 @@ def vintage_attempt(
     (``vocal_activity``), whose regions are all the engine decodes."""
     started = time.perf_counter()
     clock = StageClock(on_stage)
-    with clock.stage("decode"):
-        stereo = decode_audio(audio_path, separator.sample_rate, 2)
     checkpoint()
     with clock.stage("separate"):
-        vocals = separator.separate_vocals(stereo, _span(progress, 0.0, 0.5))
-        del stereo
+        separated = vocal_stem(separator, audio_path, _span(progress, 0.0, 0.5))
         checkpoint()
-        stem = resample_array(vocals, separator.sample_rate, SAMPLE_RATE, 1)
-        del vocals
+        stem = separated.samples
         # Voice energy is judged on the stem: instruments no longer count as voice.
         mask, frame_seconds = quality.voiced_frames(stem)
         voiced = float(mask.sum()) * frame_seconds
@@ -286,6 +282,9 @@ def vintage_attempt(
             regions = vocal_activity.regions_from_mask(mask, frame_seconds, len(stem) / SAMPLE_RATE)
             if regions:  # none: a stem with no singing in it; let the engine's detector look
                 options = replace(options, clip_regions=tuple(regions))
+    # The file is decoded piece by piece inside separation; its share is reported apart.
+    clock.seconds = {"decode": separated.decode_seconds, **clock.seconds}
+    clock.seconds["separate"] -= separated.decode_seconds
     with clock.stage("recognise"):
         transcript = engine.transcribe(AudioInput.of(stem), options, _span(progress, 0.5, 1.0))
     with clock.stage("postprocess"):

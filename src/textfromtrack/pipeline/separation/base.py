@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -26,4 +26,19 @@ class Separator(Protocol):
         self, audio: StereoAudio, progress: SeparationProgress | None = None
     ) -> StereoAudio:
         """The vocal stem of ``audio``, same shape and rate."""
+        ...
+
+
+@runtime_checkable
+class StreamingSeparator(Separator, Protocol):
+    """A separator that takes its input as a stream of chunks and hands out its stem as
+    it goes, so memory does not grow with the track (Spleeter's blocks)."""
+
+    def separate_stream(
+        self,
+        chunks: Iterable[StereoAudio],
+        progress: SeparationProgress | None = None,
+        expected_samples: int | None = None,
+    ) -> Iterator[StereoAudio]:
+        """``separate_vocals`` of the chunks joined, in pieces, in order."""
         ...

@@ -45,7 +45,7 @@ import os
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TypeVar
@@ -447,47 +447,98 @@ class SpleeterSeparator:
     ) -> StereoAudio:
         if audio.ndim != 2 or audio.shape[0] != 2:
             raise ValueError(f"expected stereo audio shaped (2, n), got {audio.shape}")
-        samples = audio.shape[1]
-        vocals = np.zeros((2, samples), dtype=np.float32)
-        # Spleeter prepends N_FFT zeros and frames with pad_end: frame j covers
-        # input samples [j*HOP - N_FFT, j*HOP), and the output is the input's span.
-        total_frames = math.ceil((samples + N_FFT) / HOP) if samples else 0
+        pieces = list(self.separate_stream([audio], progress, audio.shape[1]))
+        return np.concatenate(pieces, axis=1) if pieces else np.zeros((2, 0), dtype=np.float32)
+
+    def separate_stream(
+        self,
+        chunks: Iterable[StereoAudio],
+        progress: SeparationProgress | None = None,
+        expected_samples: int | None = None,
+    ) -> Iterator[StereoAudio]:
+        """The vocal stem of the audio in ``chunks`` (stereo, any lengths), in order, as
+        soon as each part of it is final; together exactly ``separate_vocals``' result.
+
+        Only one block of input and the blocks in flight are held, so a 10-minute song
+        costs what 12 s does, not two full-length 44.1 kHz stereo copies (input and stem,
+        400 MB) on top. ``expected_samples`` (e.g. from the file's header) scales the
+        progress; without it progress is reported once, at the end.
+        """
         block = SEGMENT * self.segments_per_block
-        spans = [(f, min(block, total_frames - f)) for f in range(0, total_frames, block)]
+        expected_frames = math.ceil((expected_samples + N_FFT) / HOP) if expected_samples else None
+        held = _Held()
+        out = _OverlapAdd()
         # Blocks queued or running: enough to keep every thread busy while this
         # thread adds up finished ones, and no more, so memory stays flat.
         pending: deque[tuple[int, int, list[Future[Any]]]] = deque()
         limit = self.workers + 1
+        first = 0
+
+        def queue(count: int) -> None:
+            nonlocal first
+            start = first * HOP - N_FFT  # input sample under the first frame's first sample
+            wave = held.window(start, (count - 1) * HOP + N_FFT)
+            pending.append((first, count, self._queue_block(wave, count)))
+            first += count
+            held.drop_before(first * HOP - N_FFT)
+
+        reported = [0.0]
+
+        def finish_one() -> StereoAudio:
+            done_first, count, tasks = pending.popleft()
+            out.add(done_first * HOP - N_FFT, tasks[-1].result())
+            if progress is not None and expected_frames:
+                reported[0] = min((done_first + count) / expected_frames, 1.0)
+                progress(reported[0])
+            # Later blocks start at or after the next block's first sample; nothing past
+            # the input's end is kept (Spleeter's output is the input's span).
+            following = pending[0][0] if pending else first
+            return out.take_before(min(following * HOP - N_FFT, held.end))
+
         try:
-            for first, count in spans:
-                pending.append((first, count, self._queue_block(audio, first, count)))
+            for chunk in chunks:
+                if chunk.ndim != 2 or chunk.shape[0] != 2:
+                    raise ValueError(f"expected stereo audio shaped (2, n), got {chunk.shape}")
+                held.append(chunk)
+                # A block is complete once the input reaches its last frame's end; the
+                # input then always goes on past it, so it is never the final block.
+                while held.end >= (first + block - 1) * HOP:
+                    queue(block)
+                    if len(pending) >= limit:
+                        yield finish_one()
+            samples = held.end
+            total_frames = math.ceil((samples + N_FFT) / HOP) if samples else 0
+            while first < total_frames:
+                queue(min(block, total_frames - first))
                 if len(pending) >= limit:
-                    self._add_block(vocals, *pending.popleft(), total_frames, progress)
+                    yield finish_one()
             while pending:
-                self._add_block(vocals, *pending.popleft(), total_frames, progress)
+                yield finish_one()
+            # Only the input's own span is kept (Spleeter's crop of the leading zeros).
+            yield out.take_before(samples)
         finally:
-            # An abort (a raising progress callback) leaves no work behind.
+            # An abort (a raising progress callback, a consumer that stops) leaves no
+            # work behind.
             futures = [f for _, _, tasks in pending for f in tasks]
             for future in futures:
                 future.cancel()
             wait(futures)
-        if progress is not None and not total_frames:
+        if progress is not None and reported[0] < 1.0:
             progress(1.0)
-        return vocals
 
-    def _queue_block(self, audio: StereoAudio, first: int, count: int) -> list[Future[Any]]:
+    def _queue_block(self, wave: npt.NDArray[np.float32], count: int) -> list[Future[Any]]:
         """The block's tasks; the last one gives the vocal overlap-add of its frames."""
         pool = self._pool
         if pool is None:
             with torch.inference_mode():
-                stft, batch = self._prepare(audio, first, count)
+                stft, batch = self._prepare(wave)
                 estimates = [self.estimate(net, batch) for net in (self.vocals, self.accompaniment)]
                 return [_done(self._invert(stft, estimates[0], estimates[1], count))]
         # The STFT, then one task per segment and network (independent work for
         # every thread), then the inverse. Tasks that need an earlier task's
         # result wait for it; the pool takes tasks in submission order, so what
         # they wait for is already running or done, and they never deadlock.
-        prepared = pool.submit(_in_inference, self._prepare, audio, first, count)
+        prepared = pool.submit(_in_inference, self._prepare, wave)
         segments = math.ceil(count / SEGMENT)
         vocals, accompaniment = (
             [pool.submit(self._estimate_when_done, net, prepared, i) for i in range(segments)]
@@ -516,15 +567,8 @@ class SpleeterSeparator:
         batch = prepared.result()[1]
         return self.estimate(net, batch[segment : segment + 1])
 
-    def _prepare(self, audio: StereoAudio, first: int, count: int) -> tuple[Tensor, Tensor]:
-        """The block's STFT (2, N_FFT // 2 + 1, count) and its network input segments."""
-        samples = audio.shape[1]
-        start = first * HOP - N_FFT  # input sample under the first frame's first sample
-        span = (count - 1) * HOP + N_FFT
-        wave = np.zeros((2, span), dtype=np.float32)
-        lo, hi = max(start, 0), min(start + span, samples)
-        if hi > lo:
-            wave[:, lo - start : hi - start] = audio[:, lo:hi]
+    def _prepare(self, wave: npt.NDArray[np.float32]) -> tuple[Tensor, Tensor]:
+        """The block's STFT (2, N_FFT // 2 + 1, frames) and its network input segments."""
         stft = torch.stft(
             torch.from_numpy(wave).to(self.device),
             N_FFT,
@@ -569,24 +613,6 @@ class SpleeterSeparator:
         out: npt.NDArray[np.float32] = (summed / self.ola_norm).reshape(2, -1).cpu().numpy()
         return out
 
-    @staticmethod
-    def _add_block(
-        vocals: StereoAudio,
-        first: int,
-        count: int,
-        tasks: list[Future[Any]],
-        total_frames: int,
-        progress: SeparationProgress | None,
-    ) -> None:
-        out: npt.NDArray[np.float32] = tasks[-1].result()
-        # Only the input's own span is kept (Spleeter's crop of the leading zeros).
-        start = first * HOP - N_FFT
-        lo, hi = max(start, 0), min(start + out.shape[1], vocals.shape[1])
-        if hi > lo:
-            vocals[:, lo:hi] += out[:, lo - start : hi - start]
-        if progress is not None:
-            progress((first + count) / total_frames)  # 1.0 after the last block
-
     def _vocal_mask(self, magnitude: Tensor) -> Tensor:
         """Spleeter's soft vocal mask for a (2, BINS, frames) magnitude, same shape."""
         batch = _segments(magnitude)
@@ -594,6 +620,61 @@ class SpleeterSeparator:
         accompaniment = self.estimate(self.accompaniment, batch) ** 2
         mask = (vocals + EPSILON / 2) / (vocals + accompaniment + EPSILON)
         return _unsegment(mask, magnitude.shape[-1])
+
+
+class _Held:
+    """The input not yet given to a block: absolute sample ``start`` to ``end``."""
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.parts: list[npt.NDArray[np.float32]] = []
+        self.end = 0
+
+    def append(self, chunk: npt.NDArray[np.float32]) -> None:
+        if chunk.shape[1]:
+            self.parts.append(np.asarray(chunk, dtype=np.float32))
+            self.end += chunk.shape[1]
+
+    def window(self, start: int, length: int) -> npt.NDArray[np.float32]:
+        """Samples [start, start + length), zeros before the audio and after its end."""
+        wave = np.zeros((2, length), dtype=np.float32)
+        at = self.start
+        for part in self.parts:
+            lo, hi = max(start, at), min(start + length, at + part.shape[1])
+            if hi > lo:
+                wave[:, lo - start : hi - start] = part[:, lo - at : hi - at]
+            at += part.shape[1]
+        return wave
+
+    def drop_before(self, sample: int) -> None:
+        while self.parts and self.start + self.parts[0].shape[1] <= sample:
+            self.start += self.parts.pop(0).shape[1]
+
+
+class _OverlapAdd:
+    """Blocks' outputs summed where they overlap; handed out once no block can add more."""
+
+    def __init__(self) -> None:
+        self.start = 0  # absolute sample of acc[:, 0]; blocks may begin before the audio
+        self.acc = np.zeros((2, 0), dtype=np.float32)
+
+    def add(self, at: int, piece: npt.NDArray[np.float32]) -> None:
+        if not self.acc.shape[1]:
+            self.start = at
+        end = max(self.start + self.acc.shape[1], at + piece.shape[1])
+        if end > self.start + self.acc.shape[1]:
+            grown = np.zeros((2, end - self.start), dtype=np.float32)
+            grown[:, : self.acc.shape[1]] = self.acc
+            self.acc = grown
+        self.acc[:, at - self.start : at - self.start + piece.shape[1]] += piece
+
+    def take_before(self, sample: int) -> npt.NDArray[np.float32]:
+        """The final samples from 0 up to ``sample``, removed from the sum."""
+        cut = min(max(sample - self.start, 0), self.acc.shape[1])
+        # Samples before 0 are Spleeter's leading zeros: cropped, never handed out.
+        ready = self.acc[:, min(max(-self.start, 0), cut) : cut]
+        self.acc, self.start = self.acc[:, cut:].copy(), self.start + cut
+        return np.ascontiguousarray(ready)
 
 
 def _in_inference(fn: Callable[..., _T], *args: Any) -> _T:
