@@ -28,6 +28,7 @@ from textfromtrack.pipeline.engines.base import (
     ProgressCallback,
     TranscribeOptions,
 )
+from textfromtrack.pipeline.engines.features import ChunkedFeatureExtractor
 from textfromtrack.pipeline.models import resolve_whisper_model
 from textfromtrack.pipeline.types import EngineSegment, Transcript, Word
 
@@ -176,6 +177,10 @@ class FasterWhisperEngine:
                 files, device=self.device, compute_type=self.compute_type, intra_threads=threads
             ),
         )
+        # The same features in bounded memory (features.py): the whole-track STFT was a
+        # 490 MB transient on 10 minutes. The batched pipeline and the forced aligner
+        # read the model's extractor, so they get it too.
+        self._model.feature_extractor = ChunkedFeatureExtractor.like(self._model.feature_extractor)
         # A thin wrapper over the same loaded model: no second copy of the weights.
         self._batched: Any = BatchedInferencePipeline(self._model)
         logger.info(
