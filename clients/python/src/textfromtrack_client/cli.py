@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -362,8 +362,12 @@ def cmd_transcribe(client: TextFromTrack, args: argparse.Namespace, ui: Output) 
     pool = ThreadPoolExecutor(max_workers=max(1, args.concurrency), thread_name_prefix="tft")
     interrupted = False
     with progress:
-        futures = [pool.submit(run, i) for i in range(len(paths))]
+        futures: list[Future[None]] = []
+        # Submitting inside the try: a Ctrl-C that lands between the first upload's start
+        # and the wait must still stop the workers, or the interpreter's exit would wait
+        # for their jobs to finish.
         try:
+            futures.extend(pool.submit(run, i) for i in range(len(paths)))
             for future in futures:
                 future.result()
         except KeyboardInterrupt:
