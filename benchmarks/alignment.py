@@ -55,9 +55,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from textfromtrack.config import Settings  # noqa: E402
 from textfromtrack.jobs.processing import engines, job_plan  # noqa: E402
-from textfromtrack.media.decode import decode_audio, resample_array  # noqa: E402
+from textfromtrack.media.decode import decode_audio  # noqa: E402
 from textfromtrack.pipeline import alignment, decide, quality, runner  # noqa: E402
 from textfromtrack.pipeline.engines.base import SAMPLE_RATE, AudioInput  # noqa: E402
+from textfromtrack.pipeline.separation.stem import vocal_stem  # noqa: E402
 from textfromtrack.pipeline.types import Word  # noqa: E402
 
 MUSIC = ROOT.parent / "shared" / "testdata" / "music"
@@ -135,9 +136,7 @@ class Songs:
         if self._separator is None:
             self._separator = self.loaders.separator()
         started = time.perf_counter()
-        stereo = decode_audio(song, self._separator.sample_rate, 2)
-        vocals = self._separator.separate_vocals(stereo, None)
-        stem = resample_array(vocals, self._separator.sample_rate, SAMPLE_RATE, 1)
+        stem = vocal_stem(self._separator, song).samples
         seconds = time.perf_counter() - started
         if path is not None and meta is not None:
             np.save(path, stem.astype(np.float32))

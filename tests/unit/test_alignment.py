@@ -125,6 +125,61 @@ def test_trust_prefers_the_chorus_really_heard() -> None:
     assert [round(t.start, 2) for t in timings] == [20.0, 20.5]
 
 
+def _phrase(at: float, texts: list[str], squeezed_from: int) -> list[Word]:
+    """Words 0.5 s apart from ``at``; from index ``squeezed_from`` on, at one instant."""
+    out, t = [], at
+    for k, text in enumerate(texts):
+        if k < squeezed_from:
+            out.append(Word(t, t + 0.5, text, 0.3))
+            t += 0.5
+        else:
+            out.append(Word(t, t, text, 0.05))
+    return out
+
+
+CHORUS = [" La", " tristeza", " es", " muy", " extranjosa"]
+
+
+@pytest.mark.parametrize(
+    ("decoded", "looped"),
+    [
+        # a phrase ending in a squeezed run: all of it
+        (_phrase(10.0, CHORUS, 2), [True] * 5),
+        # two squeezed words are no run: nothing
+        (_phrase(10.0, CHORUS, 3), [False] * 5),
+        # a pause of 1 s or more ends the phrase: the words before it are not the loop
+        (_phrase(5.0, [" hola"], 1) + _phrase(10.0, CHORUS, 2), [False] + [True] * 5),
+        # the loop's first copy, with times of its own, written again word for word
+        # beside a looped copy: the loop too
+        (_phrase(10.0, CHORUS, 4) + _phrase(20.0, CHORUS, 2), [True] * 10),
+        # the same words far from any looped copy: a chorus, not a loop
+        (
+            _phrase(10.0, CHORUS, 5) + _phrase(20.0, [" otra"], 1) + _phrase(30.0, CHORUS, 2),
+            [False] * 6 + [True] * 5,
+        ),
+        ([], []),
+    ],
+)
+def test_looped_phrases(decoded: list[Word], looped: list[bool]) -> None:
+    assert al._in_looped_phrases(decoded) == looped
+
+
+def test_a_loops_first_copy_does_not_take_the_chorus_heard_later() -> None:
+    # Fantasma's case: the loop wrote the line three times over the "ooh"s, its first
+    # copy with times of its own; the real line, heard worse, comes 20 s later.
+    decoded = (
+        _phrase(100.0, CHORUS, 4)
+        + _phrase(110.0, CHORUS, 2)
+        + _phrase(120.0, CHORUS, 2)
+        + words((130.3, 131.2, " la"), (131.2, 132.0, " tristesa"), (133.2, 133.9, " muy"))
+        + words((133.9, 135.2, " extraña"))
+    )
+    # Unweighted, the first copy's exact "la tristeza es" (1.2) outweighs the real
+    # line's "la tristesa" (0.875); as the loop it is (x 0.3), it does not.
+    timings = al.align_text(al.parse_lyrics("la tristeza es muy extraña"), decoded, 150.0)
+    assert all(t.start > 129 for t in timings), [round(t.start, 1) for t in timings]
+
+
 def test_join_split_words_rejoins_apostrophes() -> None:
     decoded = words((1.0, 1.2, " J"), (1.2, 1.6, "'ai"), (1.7, 2.0, " mis"), (2.0, 2.2, "你"))
     joined = al.join_split_words(decoded)

@@ -65,6 +65,8 @@ SQUEEZED_SECONDS = 0.06
 SQUEEZED_TRUST = 0.3
 # This many squeezed words in a row are a decoder's loop: left out of matching.
 SQUEEZED_RUN = 3
+# The rest of a loop's phrase, up to a pause this long, is trusted as a squeezed word is.
+PHRASE_PAUSE_SECONDS = 1.0
 # A sung word rarely lasts longer than this; unanchored words beside a long silence
 # get at most this much each rather than a share of the silence.
 MAX_WORD_SECONDS = 0.8
@@ -453,35 +455,70 @@ def join_split_words(decoded: Sequence[Word]) -> list[Word]:
     return out
 
 
-def drop_squeezed_runs(words: Sequence[Word], run: int = SQUEEZED_RUN) -> list[Word]:
-    """The decode without its runs of ``run`` or more squeezed words in a row.
-
-    A decoder looping on a remembered verse writes it out at one instant, word after
-    word a few milliseconds long: those times are no evidence of anything.
-    """
+def _in_squeezed_runs(words: Sequence[Word], run: int = SQUEEZED_RUN) -> list[bool]:
+    """Per word: part of a run of ``run`` or more squeezed words in a row."""
     squeezed = [w.end - w.start < SQUEEZED_SECONDS for w in words]
-    keep = [True] * len(words)
+    out = [False] * len(words)
     i = 0
     while i < len(words):
         j = i
         while j < len(words) and squeezed[j]:
             j += 1
         if j - i >= run:
-            keep[i:j] = [False] * (j - i)
+            out[i:j] = [True] * (j - i)
         i = max(j, i + 1)
-    return [w for w, k in zip(words, keep, strict=True) if k]
+    return out
 
 
-def _trust(words: Sequence[Word]) -> list[float]:
-    """How far a decoded word can be believed: its probability, less for a squeezed one.
+def drop_squeezed_runs(words: Sequence[Word], run: int = SQUEEZED_RUN) -> list[Word]:
+    """The decode without its runs of ``run`` or more squeezed words in a row.
+
+    A decoder looping on a remembered verse writes it out at one instant, word after
+    word a few milliseconds long: those times are no evidence of anything.
+    """
+    return [
+        w for w, dropped in zip(words, _in_squeezed_runs(words, run), strict=True) if not dropped
+    ]
+
+
+def _in_looped_phrases(words: Sequence[Word]) -> list[bool]:
+    """Per word: in a phrase (words between pauses of PHRASE_PAUSE_SECONDS) that holds a
+    squeezed run. The loop's first words often get times of their own: on the dev set's
+    Fantasma the decoder wrote "La tristeza es muy extranjosa" three times over 20 s of
+    "ooh", "es muy extranjosa" squeezed each time, and the real chorus, heard worse 30 s
+    later, lost its anchors to the first copy's "La tristeza"."""
+    squeezed = _in_squeezed_runs(words)
+    phrases: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(words) + 1):
+        if i == len(words) or words[i].start - words[i - 1].end >= PHRASE_PAUSE_SECONDS:
+            phrases.append((start, i))
+            start = i
+    looped = [any(squeezed[a:b]) for a, b in phrases]
+    # A loop's first copy may come out with times of its own (there, "extranjosa" lasted
+    # 0.46 s): a phrase written again word for word beside a looped copy is the loop too.
+    keys = [tuple(_key(w.text) for w in words[a:b]) for a, b in phrases]
+    for k in range(len(phrases)):
+        beside = [n for n in (k - 1, k + 1) if 0 <= n < len(phrases)]
+        if any(looped[n] and keys[n] == keys[k] for n in beside):
+            looped[k] = True
+    out = [False] * len(words)
+    for (a, b), flag in zip(phrases, looped, strict=True):
+        out[a:b] = [flag] * (b - a)
+    return out
+
+
+def _trust(words: Sequence[Word], looped: Sequence[bool] | None = None) -> list[float]:
+    """How far a decoded word can be believed: its probability, less for a squeezed one
+    and for one of a looped phrase (``looped``).
 
     Hallucinated repeats come out with low probabilities and words of a few
     milliseconds each; a word heard is rarely shorter than SQUEEZED_SECONDS.
     """
     out = []
-    for w in words:
+    for k, w in enumerate(words):
         p = 0.5 if w.probability is None else min(max(w.probability, 0.0), 1.0)
-        squeezed = w.end - w.start < SQUEEZED_SECONDS
+        squeezed = w.end - w.start < SQUEEZED_SECONDS or (looped is not None and looped[k])
         out.append((TRUST_BASE + p) * (SQUEEZED_TRUST if squeezed else 1.0))
     return out
 
@@ -489,9 +526,12 @@ def _trust(words: Sequence[Word]) -> list[float]:
 def _anchors(lyrics: Lyrics, decoded: Sequence[Word]) -> tuple[list[Word], list[tuple[int, int]]]:
     """The decode's words as matched (joined, squeezed runs dropped) and the pairs
     (lyric index, decoded index) that anchor the user's words to them."""
-    heard = drop_squeezed_runs([w for w in join_split_words(decoded) if _key(w.text)])
+    joined = [w for w in join_split_words(decoded) if _key(w.text)]
+    kept = [not dropped for dropped in _in_squeezed_runs(joined)]
+    looped = [lp for lp, k in zip(_in_looped_phrases(joined), kept, strict=True) if k]
+    heard = [w for w, k in zip(joined, kept, strict=True) if k]
     pairs = match_words(
-        [w.key for w in lyrics.words], [_key(w.text) for w in heard], trust=_trust(heard)
+        [w.key for w in lyrics.words], [_key(w.text) for w in heard], trust=_trust(heard, looped)
     )
     return heard, pairs
 
