@@ -423,6 +423,45 @@ def test_sequential_moves_on_through_the_song() -> None:
     assert len(timings) == 40
 
 
+@pytest.mark.parametrize(
+    ("voice", "first_window_from"),
+    [
+        # voice everywhere (a mix): the first window starts at the first word's estimate
+        ([(0.0, 60.0)], 20.0 - al.SEQ_LEAD_SECONDS),
+        # on a stem, at the first voice after the estimate when that is later
+        ([(0.0, 1.0), (25.0, 60.0)], 25.0 - al.SEQ_LEAD_SECONDS),
+        # no voice known: the estimate
+        ([], 20.0 - al.SEQ_LEAD_SECONDS),
+    ],
+)
+def test_sequential_starts_where_the_first_word_is_estimated(
+    voice: list[tuple[float, float]], first_window_from: float
+) -> None:
+    lyrics = al.parse_lyrics("a b c")
+    rough = [al.Timing(20.0 + k, 20.5 + k, False) for k in range(3)]
+    fake = FakeAligner()
+    samples = np.zeros(16_000 * 60, dtype=np.float32)
+    al.sequential(lyrics, rough, samples, fake, "es", 60.0, voice)
+    assert fake.windows[0][0] == pytest.approx(first_window_from)
+
+
+@pytest.mark.parametrize(
+    ("voiced", "starts"),
+    [
+        # voice all through the gap (a mix): the line's missed first word leads up to
+        # its line-mates, not to the intro
+        ([(0.0, 40.0)], [21.2, 22.0, 22.5]),
+        # a stem's voice is evidence: the word goes where it is
+        ([(3.0, 4.0), (22.0, 40.0)], [3.0, 22.0, 22.5]),
+    ],
+)
+def test_a_lines_missed_first_word_stays_by_its_line(
+    voiced: list[tuple[float, float]], starts: list[float]
+) -> None:
+    decoded = words((22.0, 22.4, " jours"), (22.5, 23.0, " de"))
+    assert _starts("par jours de", decoded, 40.0, voiced=voiced) == starts
+
+
 def test_no_aligner_falls_back_to_text() -> None:
     aligned = al.align("la la", words((1.0, 1.5, " la")), 3.0, samples=None, aligner=None)
     assert aligned.method == "text" and aligned.words == 2

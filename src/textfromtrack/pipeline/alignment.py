@@ -72,6 +72,8 @@ PHRASE_PAUSE_SECONDS = 1.0
 MAX_WORD_SECONDS = 0.8
 # A placed word always lasts at least this long, so exports never show zero-length words.
 MIN_WORD_SECONDS = 0.02
+# Voice over this share of a gap or more is no evidence of where its words are.
+UNINFORMATIVE_COVERAGE = 0.8
 # Unanchored words go where the stem has voice when there is at least this much per word.
 MIN_VOICED_SECONDS_PER_WORD = 0.15
 # Forced alignment: one window of Whisper's input (30 s), with this much audio kept
@@ -298,6 +300,28 @@ def _fill_gap(
     hi, right_line = right
     hi = max(hi, lo)
     lengths = [max(len(w.key), 1) for w in run]
+    n_before, n_after = _line_mates(run, left_line, right_line)
+    pace = MAX_WORD_SECONDS
+    if (n_before or n_after) and hi - lo > pace * len(run) and _covered(fallback or voiced, lo, hi):
+        # Voice all through the gap tells nothing (a mix, where every instrument is voice):
+        # words of an anchored line then stay beside their line-mates, the left line's
+        # after its anchor and the right line's leading up to theirs, and whole lines
+        # between share the rest. Spread over the gap, a line's missed first word went
+        # to the start of a mix, 22 s early (Le royaume).
+        mid_lo, mid_hi = lo + pace * n_before, hi - pace * n_after
+        middle = run[n_before : len(run) - n_after]
+        heard_inside = [w for w in heard if mid_lo <= w.start < mid_hi]
+        parts: list[Timing] = []
+        if n_before:
+            parts += _fill_gap(run[:n_before], (lo, None), (mid_lo, None), [], voiced, fallback)
+        if middle:
+            parts += _fill_gap(
+                middle, (mid_lo, None), (mid_hi, None), heard_inside, voiced, fallback
+            )
+        if n_after:
+            tail = run[len(run) - n_after :]
+            parts += _fill_gap(tail, (mid_hi, None), (hi, None), [], voiced, fallback)
+        return parts
     for spans in (voiced, fallback):
         inside = [(max(a, lo), min(b, hi)) for a, b in spans if b > lo and a < hi]
         if sum(b - a for a, b in inside) >= MIN_VOICED_SECONDS_PER_WORD * len(run):
@@ -311,16 +335,6 @@ def _fill_gap(
         return _spread(len(run), lengths, lo, hi)
     # A long silence: the left line's words follow their anchor, the right line's lead
     # up to theirs, and whole lines between share the middle of the silence.
-    n_before = 0
-    while n_before < len(run) and left_line is not None and run[n_before].line == left_line:
-        n_before += 1
-    n_after = 0
-    while (
-        n_after < len(run) - n_before
-        and right_line is not None
-        and run[len(run) - 1 - n_after].line == right_line
-    ):
-        n_after += 1
     before, after = run[:n_before], run[len(run) - n_after :]
     middle = run[n_before : len(run) - n_after]
     out: list[Timing] = []
@@ -343,6 +357,32 @@ def _fill_gap(
         out.append(Timing(at, at + MAX_WORD_SECONDS * 0.5, False))
         at += MAX_WORD_SECONDS * 0.5
     return out
+
+
+def _covered(spans: Sequence[tuple[float, float]], lo: float, hi: float) -> bool:
+    """Whether ``spans`` cover at least UNINFORMATIVE_COVERAGE of [lo, hi]."""
+    if not spans or hi <= lo:
+        return False
+    inside = sum(max(0.0, min(b, hi) - max(a, lo)) for a, b in spans)
+    return inside >= UNINFORMATIVE_COVERAGE * (hi - lo)
+
+
+def _line_mates(
+    run: Sequence[LyricWord], left_line: int | None, right_line: int | None
+) -> tuple[int, int]:
+    """How many of ``run``'s first words are of the left anchor's line, and how many of
+    its last (the rest) of the right one's."""
+    n_before = 0
+    while n_before < len(run) and left_line is not None and run[n_before].line == left_line:
+        n_before += 1
+    n_after = 0
+    while (
+        n_after < len(run) - n_before
+        and right_line is not None
+        and run[len(run) - 1 - n_after].line == right_line
+    ):
+        n_after += 1
+    return n_before, n_after
 
 
 def place_words(
@@ -763,8 +803,12 @@ def sequential(
     first, n, lo, duration = span or (0, len(lyrics.words), 0.0, duration)
     out = list(timings)
     starts = [a for a, _b in voiced]
+    # The first window starts at the first word's estimate, or at the voice after it:
+    # the first voice after ``lo`` is no evidence on a mix, where every instrument is
+    # voice (Le royaume's missed first word went 22 s early, to the intro).
     head = next((a for a, b in voiced if b > lo), None) if voiced else None
-    cursor = max(lo, (head if head is not None else timings[first].start) - SEQ_LEAD_SECONDS)
+    start = timings[first].start if head is None else max(head, timings[first].start)
+    cursor = max(lo, start - SEQ_LEAD_SECONDS)
     i = first
     while i < n:
         if voiced:
