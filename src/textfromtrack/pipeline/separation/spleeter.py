@@ -482,14 +482,15 @@ class SpleeterSeparator:
             first += count
             held.drop_before(first * HOP - N_FFT)
 
-        reported = [0.0]
+        reported = 0.0
 
         def finish_one() -> StereoAudio:
+            nonlocal reported
             done_first, count, tasks = pending.popleft()
             out.add(done_first * HOP - N_FFT, tasks[-1].result())
             if progress is not None and expected_frames:
-                reported[0] = min((done_first + count) / expected_frames, 1.0)
-                progress(reported[0])
+                reported = min((done_first + count) / expected_frames, 1.0)
+                progress(reported)
             # Later blocks start at or after the next block's first sample; nothing past
             # the input's end is kept (Spleeter's output is the input's span).
             following = pending[0][0] if pending else first
@@ -523,7 +524,7 @@ class SpleeterSeparator:
             for future in futures:
                 future.cancel()
             wait(futures)
-        if progress is not None and reported[0] < 1.0:
+        if progress is not None and reported < 1.0:
             progress(1.0)
 
     def _queue_block(self, wave: npt.NDArray[np.float32], count: int) -> list[Future[Any]]:
