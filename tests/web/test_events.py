@@ -61,7 +61,11 @@ def _fast_streams(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _run_in_background(
-    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, job_id: str
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    job_id: str,
+    after_a_stream_read: bool = True,
 ) -> threading.Thread:
     engines = runner.Engines(
         standard=lambda: SlowEngine("fake-standard", LOOP_LINES),
@@ -69,9 +73,23 @@ def _run_in_background(
         separator=lambda: SlowSeparator(),
     )
     monkeypatch.setattr(processing, "engines", lambda _settings: engines)
+    # The worker starts once a stream has sent its first event, so the stream shows the
+    # job pending first: a fixed head start of 0.2 s was not always enough in a loaded
+    # suite.
+    sent = threading.Event()
+    sse = events.sse
+
+    def sse_then_signal(event: str, data: dict[str, Any]) -> bytes:
+        try:
+            return sse(event, data)
+        finally:
+            sent.set()
+
+    monkeypatch.setattr(events, "sse", sse_then_signal)
 
     def work() -> None:
-        time.sleep(0.2)  # the stream sees the job pending first
+        if after_a_stream_read:
+            sent.wait(10)
         processing.process_job(database, settings, job_id, "test-worker")
 
     thread = threading.Thread(target=work, daemon=True)
@@ -127,7 +145,7 @@ def test_attempts_log_grows_while_the_job_runs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     job_id = browser.upload(tone).json()["job_id"]
-    thread = _run_in_background(database, settings, monkeypatch, job_id)
+    thread = _run_in_background(database, settings, monkeypatch, job_id, after_a_stream_read=False)
     seen: list[tuple[str, int, str | None]] = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
