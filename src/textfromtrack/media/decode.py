@@ -42,7 +42,7 @@ def decode_audio(
     downmixed as FFmpeg's ``-ac 1`` does it (and so Whisper's own loader), which
     can peak a little above 1.0 on loud masters; it is not clipped.
     """
-    return _joined(decode_chunks(path, sample_rate, channels), channels)
+    return join_pieces(decode_chunks(path, sample_rate, channels), channels)
 
 
 def decode_chunks(
@@ -94,7 +94,7 @@ def resample_array(
     planar = np.ascontiguousarray(audio[None, :] if audio.ndim == 1 else audio, dtype=np.float32)
     step = rate * 10  # ten seconds a frame keeps FFmpeg's buffers small
     pieces = (planar[:, start : start + step] for start in range(0, planar.shape[1], step))
-    return _joined(resample_chunks(pieces, rate, to_rate, to_channels), to_channels)
+    return join_pieces(resample_chunks(pieces, rate, to_rate, to_channels), to_channels)
 
 
 def resample_chunks(
@@ -142,8 +142,11 @@ def _grouped(
         yield np.concatenate(group, axis=1)
 
 
-def _joined(pieces: Iterable[npt.NDArray[np.float32]], channels: int) -> npt.NDArray[np.float32]:
-    """Pieces as one array: ``(n,)`` for mono, ``(channels, n)`` otherwise."""
+def join_pieces(
+    pieces: Iterable[npt.NDArray[np.float32]], channels: int
+) -> npt.NDArray[np.float32]:
+    """``(channels, n)`` pieces (decode_chunks', resample_chunks') as one array, shaped as
+    decode_audio's: ``(n,)`` for mono, ``(channels, n)`` otherwise."""
     parts = list(pieces)
     audio = np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), dtype=np.float32)
     return np.ascontiguousarray(audio[0]) if channels == 1 else audio

@@ -521,13 +521,15 @@ def drop_squeezed_runs(words: Sequence[Word], run: int = SQUEEZED_RUN) -> list[W
     ]
 
 
-def _in_looped_phrases(words: Sequence[Word]) -> list[bool]:
+def _in_looped_phrases(words: Sequence[Word], squeezed: Sequence[bool] | None = None) -> list[bool]:
     """Per word: in a phrase (words between pauses of PHRASE_PAUSE_SECONDS) that holds a
     squeezed run. The loop's first words often get times of their own: on the dev set's
     Fantasma the decoder wrote "La tristeza es muy extranjosa" three times over 20 s of
     "ooh", "es muy extranjosa" squeezed each time, and the real chorus, heard worse 30 s
-    later, lost its anchors to the first copy's "La tristeza"."""
-    squeezed = _in_squeezed_runs(words)
+    later, lost its anchors to the first copy's "La tristeza". ``squeezed``: the words'
+    ``_in_squeezed_runs``, when the caller has them already."""
+    if squeezed is None:
+        squeezed = _in_squeezed_runs(words)
     phrases: list[tuple[int, int]] = []
     start = 0
     for i in range(1, len(words) + 1):
@@ -567,9 +569,11 @@ def _anchors(lyrics: Lyrics, decoded: Sequence[Word]) -> tuple[list[Word], list[
     """The decode's words as matched (joined, squeezed runs dropped) and the pairs
     (lyric index, decoded index) that anchor the user's words to them."""
     joined = [w for w in join_split_words(decoded) if _key(w.text)]
-    kept = [not dropped for dropped in _in_squeezed_runs(joined)]
-    looped = [lp for lp, k in zip(_in_looped_phrases(joined), kept, strict=True) if k]
-    heard = [w for w, k in zip(joined, kept, strict=True) if k]
+    squeezed = _in_squeezed_runs(joined)
+    looped = [
+        lp for lp, sq in zip(_in_looped_phrases(joined, squeezed), squeezed, strict=True) if not sq
+    ]
+    heard = [w for w, sq in zip(joined, squeezed, strict=True) if not sq]
     pairs = match_words(
         [w.key for w in lyrics.words], [_key(w.text) for w in heard], trust=_trust(heard, looped)
     )

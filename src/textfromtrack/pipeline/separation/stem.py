@@ -22,16 +22,17 @@ from textfromtrack.media.decode import (
     decode_audio,
     decode_chunks,
     header_seconds,
+    join_pieces,
     resample_array,
     resample_chunks,
 )
+from textfromtrack.pipeline.engines.base import SAMPLE_RATE
 from textfromtrack.pipeline.separation.base import (
     SeparationProgress,
     Separator,
     StreamingSeparator,
 )
 
-STEM_RATE = 16_000
 # Input pieces handed to a streaming separator: small next to one of its blocks.
 CHUNK_SECONDS = 5.0
 
@@ -72,7 +73,7 @@ def vocal_stem(
         decode_seconds = time.perf_counter() - started
         vocals = separator.separate_vocals(stereo, progress)
         del stereo
-        return Stem(resample_array(vocals, rate, STEM_RATE, 1), decode_seconds)
+        return Stem(resample_array(vocals, rate, SAMPLE_RATE, 1), decode_seconds)
     expected = header_seconds(audio_path)
     # Closed on any exit: an aborted job must not leave the file open until collected.
     with closing(decode_chunks(audio_path, rate, 2, CHUNK_SECONDS)) as decoded:
@@ -80,6 +81,5 @@ def vocal_stem(
         pieces: Iterable[npt.NDArray[np.float32]] = separator.separate_stream(
             chunks, progress, round(expected * rate) if expected else None
         )
-        parts = list(resample_chunks(pieces, rate, STEM_RATE, 1))
-    samples = np.concatenate(parts, axis=1)[0] if parts else np.zeros(0, dtype=np.float32)
-    return Stem(np.ascontiguousarray(samples), chunks.seconds)
+        samples = join_pieces(resample_chunks(pieces, rate, SAMPLE_RATE, 1), 1)
+    return Stem(samples, chunks.seconds)
