@@ -451,8 +451,8 @@ def test_sequential_starts_where_the_first_word_is_estimated(
         # voice all through the gap (a mix): the line's missed first word leads up to
         # its line-mates, not to the intro
         ([(0.0, 40.0)], [21.2, 22.0, 22.5]),
-        # a stem's voice is evidence: the word goes where it is
-        ([(3.0, 4.0), (22.0, 40.0)], [3.0, 22.0, 22.5]),
+        # nor to a voice far from them (Le royaume's spoken intro): a line is one phrase
+        ([(3.0, 4.0), (22.0, 40.0)], [21.4, 22.0, 22.5]),
     ],
 )
 def test_a_lines_missed_first_word_stays_by_its_line(
@@ -537,3 +537,123 @@ def test_lyric_words_heard(text: str, decoded: list[str], heard: int) -> None:
     spoken = words(*((float(i), i + 0.5, f" {w}") for i, w in enumerate(decoded)))
     assert al.lyric_words_heard(text, spoken) == heard
     assert al.lyric_words_heard(text, spoken) == al.align(text, spoken, 30.0).anchored
+
+
+@pytest.mark.parametrize(
+    ("decoded", "line_from"),
+    [
+        # a whole line between anchored lines goes where the decoder heard words it
+        # could not match, not over every voiced stretch of the gap (Le royaume: 26 s early)
+        (
+            words(
+                (0.0, 1.0, " uno"),
+                (1.0, 2.0, " dos"),
+                (30.0, 30.5, " qq"),
+                (31.0, 31.5, " rr"),
+                (40.0, 41.0, " seis"),
+            ),
+            30.0,
+        ),
+        # heard words too few seconds for the line: the voice decides
+        (
+            words(
+                (0.0, 1.0, " uno"), (1.0, 2.0, " dos"), (30.0, 30.1, " qq"), (40.0, 41.0, " seis")
+            ),
+            10.0,
+        ),
+    ],
+)
+def test_whole_lines_go_where_unmatched_words_were_heard(
+    decoded: list[Word], line_from: float
+) -> None:
+    voiced = [(0.0, 2.0), (10.0, 14.0), (29.0, 32.0), (39.0, 41.0)]
+    got = _starts("uno dos\ntres cuatro\ncinco seis", decoded, 50.0, voiced=voiced)
+    assert got[:2] == [0.0, 1.0] and got[5] == 40.0
+    assert got[2] == pytest.approx(line_from)
+    assert got[2] < got[3] < got[4] < 40.0
+    assert got[4] >= 40.0 - al.MAX_WORD_SECONDS  # "cinco" leads up to its line-mate
+
+
+@pytest.mark.parametrize(
+    ("timing", "voiced", "start"),
+    [
+        # a word spanning a long silence starts after it (a forced first "ooh" of 19 s)
+        ((78.4, 97.6), [(70.0, 82.0), (97.3, 99.8)], 97.3),
+        # the last long silence inside the word counts
+        ((0.0, 20.0), [(0.0, 1.0), (5.0, 6.0), (15.0, 21.0)], 15.0),
+        # a short pause inside a word is a breath, not a silence
+        ((10.0, 13.0), [(9.0, 11.0), (11.0 + al.WORD_SILENCE_SECONDS - 0.1, 14.0)], 10.0),
+        # in a silence: the voice after it, then on through the word's long silences
+        ((3.0, 20.0), [(5.0, 6.0), (15.0, 21.0)], 15.0),
+        ((3.0, 8.0), [(5.0, 6.0), (15.0, 21.0)], 5.0),
+        # no voice known: as it was
+        ((3.0, 20.0), [], 3.0),
+    ],
+)
+def test_no_word_is_sung_across_a_long_silence(
+    timing: tuple[float, float], voiced: list[tuple[float, float]], start: float
+) -> None:
+    (snapped,) = al.snap_onsets([al.Timing(*timing, False)], voiced)
+    assert snapped.start == pytest.approx(start)
+    assert snapped.end == timing[1]
+
+
+class CrammingAligner:
+    """Crams every window's words into its first seconds, 0.3 s each: what Whisper's
+    forced alignment does with words that are sung later than the window's start."""
+
+    def __init__(self) -> None:
+        self.windows: list[tuple[float, float, list[str]]] = []
+
+    def align_windows(
+        self,
+        samples: npt.NDArray[np.float32],
+        windows: Sequence[tuple[float, float, Sequence[str]]],
+        language: str,
+    ) -> list[list[tuple[float, float, float]]]:
+        out = []
+        for start, end, ws in windows:
+            self.windows.append((start, end, list(ws)))
+            out.append([(start + 0.3 * i, start + 0.3 * (i + 1), 0.5) for i in range(len(ws))])
+        return out
+
+
+@pytest.mark.parametrize(
+    ("back", "later_line_from"),
+    [
+        # held near the estimates: the second line's window starts near its estimate
+        (al.SEQ_BACK_SECONDS, 40.0 - al.SEQ_BACK_SECONDS),
+        # not held (a mix): it is crammed in after the first line
+        (None, 0.0),
+    ],
+)
+def test_sequential_is_held_near_informed_estimates(
+    back: float | None, later_line_from: float
+) -> None:
+    lyrics = al.parse_lyrics("a b c\nd e f")
+    rough = [al.Timing(t, t + 0.5, False) for t in (10.0, 10.5, 11.0, 40.0, 40.5, 41.0)]
+    fake = CrammingAligner()
+    samples = np.zeros(16_000 * 60, dtype=np.float32)
+    timings = al.sequential(lyrics, rough, samples, fake, "es", 60.0, back=back)
+    assert fake.windows[0][2] == [" a", " b", " c", " d", " e", " f"]
+    if back is None:
+        assert timings[3].start < 12.0
+    else:
+        assert timings[3].start >= later_line_from
+        assert timings[3].start == pytest.approx(later_line_from)
+    assert all(a.start <= b.start for a, b in itertools.pairwise(timings))
+
+
+def test_a_mix_does_not_hold_the_forced_alignment() -> None:
+    # Voice everywhere: the estimates are no evidence, so align passes no ``back``.
+    rate = 16_000
+    t = np.arange(rate * 60) / rate
+    mix = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    stem = mix.copy()
+    stem[rate * 11 : rate * 38] = 0.0  # a stem: silence between the lines
+    decoded = words((10.0, 10.5, " a"), (10.5, 11.0, " b"), (11.0, 11.5, " c"))
+    for samples, held in ((mix, False), (stem, True)):
+        fake = CrammingAligner()
+        al.align("a b c\nd e f", decoded, 60.0, samples=samples, aligner=fake, method="sequential")
+        windows_after_the_first = [w for w in fake.windows[1:]]
+        assert bool(windows_after_the_first) == held

@@ -105,10 +105,17 @@ def test_choose_needs_a_report() -> None:
     [
         ([11], 0, "the only attempt"),
         ([11, 61], 1, "lyric words heard: 61 against 11"),
-        ([122, 104], 0, "lyric words heard: 122 against 104"),
+        ([122, 104], 1, "lyric words heard: 104 against 122"),  # the stem's silences count
+        ([113, 110], 1, "lyric words heard: 110 against 113"),
         ([190, 191], 1, "lyric words heard: 191 against 190"),
-        ([50, 50], 1, "lyric words heard: 50 against 50"),  # a tie: the stem
+        ([50, 50], 1, "lyric words heard: 50 against 50"),
+        ([99, 50], 1, "lyric words heard: 50 against 99"),
+        ([100, 50], 0, "lyric words heard: 100 against 50"),  # twice as many: the mix
+        ([2, 0], 0, "lyric words heard: 2 against 0"),
+        ([1, 0], 1, "lyric words heard: 0 against 1"),
         ([0, 0], 1, "lyric words heard: 0 against 0"),
+        ([10, 40, 30], 2, "lyric words heard: 30 against 10, 40"),
+        ([10, 60, 30], 1, "lyric words heard: 60 against 10, 30"),
     ],
 )
 def test_choose_for_lyrics(heard: list[int], winner: int, says: str) -> None:
