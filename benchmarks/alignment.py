@@ -28,8 +28,9 @@ instead (the standard model on the mix, as when a lyrics job keeps its first att
 and ``--samples`` says what audio the aligner is given (by default what the job gives
 it: the stem for a vintage attempt, the mix for a standard one). ``--attempt automatic``
 runs both and aligns the one a lyrics job keeps (``decide.choose_for_lyrics``: the
-attempt that heard more of the lyrics), as when the first attempt is retried in music
-mode, which every dev song's mix is (its detector keeps under 0.7). Stems and attempts
+stem's, unless the mix heard twice as many of the lyrics' words), as when the first
+attempt is retried in music mode, which every dev song's mix is (its detector keeps
+under 0.7). Stems and attempts
 are cached (``--cache``, keyed by the decoding settings) so that tuning the alignment
 re-runs no model but the aligner's; after a change to the engine itself, use a fresh
 ``--cache`` folder (or ``--no-cache``).

@@ -171,8 +171,8 @@ def stem_detector(plan: JobPlan) -> str:
     """What finds the singing on the vocal stem for ``plan``'s vintage attempt.
 
     With the user's lyrics the decode's words are replaced by the user's (they still
-    report quality, and how many of the user's words they anchor chooses between the
-    attempts, ``decide.choose_for_lyrics``): the decode has to say where each sung
+    report quality, and how many of the user's words they anchor weighs in the choice
+    between the attempts, ``decide.choose_for_lyrics``): the decode has to say where each sung
     passage is, for the alignment to place the user's words there. The stem's own
     energy keeps sung passages that Silero (a speech detector) drops, which is what
     alignment needs (benchmarks/alignment.py); its worse words (a loop on the metal
@@ -455,7 +455,8 @@ def _conclude(
     checkpoint()
     attempts, why = book.attempts, book.why
     if plan.lyrics and len(attempts) > 1:
-        # The user's words replace the decode's: keep the attempt that heard more of them.
+        # The user's words replace the decode's: keep the attempt that places them best
+        # (music mode's stem, unless the mix heard far more of them).
         heard = [alignment.lyric_words_heard(plan.lyrics, a.transcript.words) for a in attempts]
         best, chosen = decide.choose_for_lyrics(heard)
     else:
