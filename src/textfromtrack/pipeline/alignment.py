@@ -641,11 +641,9 @@ def used_spans(
     return merged
 
 
-def snap_onsets(
-    timings: Sequence[Timing], voiced: Sequence[tuple[float, float]], across: bool = True
-) -> list[Timing]:
-    """A word that starts in silence starts where its voice does, when that is before its end;
-    with ``across``, one that spans a silence of WORD_SILENCE_SECONDS starts after it.
+def snap_onsets(timings: Sequence[Timing], voiced: Sequence[tuple[float, float]]) -> list[Timing]:
+    """A word that starts in silence starts where its voice does, when that is before its
+    end; one that spans a silence of WORD_SILENCE_SECONDS starts after it.
 
     Whisper's timestamps stretch the first word after a pause back into the pause.
     """
@@ -662,7 +660,7 @@ def snap_onsets(
         # Nor is a word sung across a long silence: one that spans one starts after it.
         # Forced alignment gives a window's first word all the silence before the voice
         # (Fantasma's first "ooh" lasted 19 s, from the end of the verse before it).
-        while across and k >= 0 and k + 1 < len(voiced) and voiced[k + 1][0] < t.end:
+        while k >= 0 and k + 1 < len(voiced) and voiced[k + 1][0] < t.end:
             if voiced[k + 1][0] - max(voiced[k][1], t.start) >= WORD_SILENCE_SECONDS:
                 t = replace(t, start=voiced[k + 1][0])
             k += 1
