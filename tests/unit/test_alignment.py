@@ -367,14 +367,20 @@ def test_align_refuses_an_unknown_method() -> None:
 
 class FakeAligner:
     """Places each window's words evenly over its first ``share`` (at most ``room`` of
-    them, the leading ones, as a decoder's limit would); records the windows."""
+    them, the leading ones, as a decoder's limit would), or ``step`` seconds each from
+    the window's start; records the windows."""
 
     def __init__(
-        self, room: int | None = None, share: float = 0.5, probability: float = 0.5
+        self,
+        room: int | None = None,
+        share: float = 0.5,
+        probability: float = 0.5,
+        step: float | None = None,
     ) -> None:
         self.room = room
         self.share = share
         self.probability = probability
+        self.step = step
         self.windows: list[tuple[float, float, list[str]]] = []
 
     def align_windows(
@@ -387,7 +393,7 @@ class FakeAligner:
         for start, end, ws in windows:
             self.windows.append((start, end, list(ws)))
             fit = ws if self.room is None else ws[: self.room]
-            step = (end - start) * self.share / max(len(ws), 1)
+            step = self.step or (end - start) * self.share / max(len(ws), 1)
             out.append(
                 [
                     (start + i * step, start + (i + 1) * step, self.probability)
@@ -598,24 +604,10 @@ def test_no_word_is_sung_across_a_long_silence(
     assert snapped.end == timing[1]
 
 
-class CrammingAligner:
+def cramming_aligner() -> FakeAligner:
     """Crams every window's words into its first seconds, 0.3 s each: what Whisper's
     forced alignment does with words that are sung later than the window's start."""
-
-    def __init__(self) -> None:
-        self.windows: list[tuple[float, float, list[str]]] = []
-
-    def align_windows(
-        self,
-        samples: npt.NDArray[np.float32],
-        windows: Sequence[tuple[float, float, Sequence[str]]],
-        language: str,
-    ) -> list[list[tuple[float, float, float]]]:
-        out = []
-        for start, end, ws in windows:
-            self.windows.append((start, end, list(ws)))
-            out.append([(start + 0.3 * i, start + 0.3 * (i + 1), 0.5) for i in range(len(ws))])
-        return out
+    return FakeAligner(step=0.3)
 
 
 @pytest.mark.parametrize(
@@ -632,7 +624,7 @@ def test_sequential_is_held_near_informed_estimates(
 ) -> None:
     lyrics = al.parse_lyrics("a b c\nd e f")
     rough = [al.Timing(t, t + 0.5, False) for t in (10.0, 10.5, 11.0, 40.0, 40.5, 41.0)]
-    fake = CrammingAligner()
+    fake = cramming_aligner()
     samples = np.zeros(16_000 * 60, dtype=np.float32)
     timings = al.sequential(lyrics, rough, samples, fake, "es", 60.0, back=back)
     assert fake.windows[0][2] == [" a", " b", " c", " d", " e", " f"]
@@ -653,7 +645,7 @@ def test_a_mix_does_not_hold_the_forced_alignment() -> None:
     stem[rate * 11 : rate * 38] = 0.0  # a stem: silence between the lines
     decoded = words((10.0, 10.5, " a"), (10.5, 11.0, " b"), (11.0, 11.5, " c"))
     for samples, held in ((mix, False), (stem, True)):
-        fake = CrammingAligner()
+        fake = cramming_aligner()
         al.align("a b c\nd e f", decoded, 60.0, samples=samples, aligner=fake, method="sequential")
         windows_after_the_first = [w for w in fake.windows[1:]]
         assert bool(windows_after_the_first) == held

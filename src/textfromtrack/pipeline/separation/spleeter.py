@@ -56,6 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from textfromtrack.media.decode import join_pieces
 from textfromtrack.pipeline.separation.base import (
     SeparationProgress,
     SeparatorUnavailable,
@@ -447,8 +448,7 @@ class SpleeterSeparator:
     ) -> StereoAudio:
         if audio.ndim != 2 or audio.shape[0] != 2:
             raise ValueError(f"expected stereo audio shaped (2, n), got {audio.shape}")
-        pieces = list(self.separate_stream([audio], progress, audio.shape[1]))
-        return np.concatenate(pieces, axis=1) if pieces else np.zeros((2, 0), dtype=np.float32)
+        return join_pieces(self.separate_stream([audio], progress, audio.shape[1]), 2)
 
     def separate_stream(
         self,
