@@ -177,6 +177,7 @@ def run_song(
         loaders.vintage(),
         plan.vintage_options,
         detector=plan.vintage_detector,
+        mix_share=plan.vintage_mix_share,
     )
     vintage_seconds = time.perf_counter() - started
     if dump is not None:
@@ -386,6 +387,7 @@ def main() -> None:
                 "replace_margin": plan.routing.replace_margin,
             },
             "vintage_detector": plan.vintage_detector,
+            "vintage_mix_share": plan.vintage_mix_share,
             "overrides": overrides,
         },
         "summary": _summary(rows, ["standard", "vintage", "automatic"]),

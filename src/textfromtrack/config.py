@@ -263,6 +263,13 @@ class Settings(BaseSettings):
     ``TFT_VINTAGE_VAD_*`` settings) or ``energy`` (the stem's own band energy, whose
     regions are decoded; Silero drops sung passages, see benchmarks/lyrics.py)."""
 
+    vintage_mix_share: float = Field(default=0.15, ge=0.0, lt=1.0)
+    """How much of the original mix the vintage attempt decodes blended into the vocal
+    stem (0: the stem alone). The separator's mask leaves holes and artefacts in the
+    voice that cost Whisper more words than the instruments do 17 dB down: 0.15 gave a
+    lower WER on every dev song, 0.3 on three of four (benchmarks/lyrics.py). Not used
+    for a job with ``lyrics``, which aligns on the stem alone."""
+
     alignment_voice_detector: Literal["silero", "energy"] = "energy"
     """The same, in place of ``TFT_VINTAGE_VOICE_DETECTOR``, for a job with ``lyrics``:
     there the user gives the words and the decode only has to find where they are sung,

@@ -201,6 +201,7 @@ def job_plan(settings: Settings, job: Job) -> runner.JobPlan:
         vintage_options=vintage,
         vintage_detector=settings.vintage_voice_detector,
         alignment_detector=settings.alignment_voice_detector,
+        vintage_mix_share=settings.vintage_mix_share,
         routing=decide.RoutingRule(
             kept_share=settings.music_kept_share,
             min_voice_seconds=settings.music_min_voice_seconds,

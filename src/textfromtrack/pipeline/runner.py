@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from textfromtrack.media.decode import decode_audio
 from textfromtrack.pipeline import alignment, chinese, decide, pinyin, quality, vocal_activity
 from textfromtrack.pipeline.engines.base import (
     SAMPLE_RATE,
@@ -28,7 +29,7 @@ from textfromtrack.pipeline.engines.base import (
 )
 from textfromtrack.pipeline.lines import SPEECH, SUNG, LinePolicy, reindex, segments_from_words
 from textfromtrack.pipeline.separation.base import Separator
-from textfromtrack.pipeline.separation.stem import vocal_stem
+from textfromtrack.pipeline.separation.stem import blend_mix, vocal_stem
 from textfromtrack.pipeline.types import Segment, Transcript
 
 Checkpoint = Callable[[], None]
@@ -165,6 +166,17 @@ class JobPlan:
     # What finds the singing on the stem instead of vintage_detector when lyrics are
     # given (stem_detector).
     alignment_detector: str = "energy"
+    # How much of the mix the vintage attempt's engine hears beside the stem (blend_mix).
+    vintage_mix_share: float = 0.0
+
+
+def stem_mix_share(plan: JobPlan) -> float:
+    """How much of the mix ``plan``'s vintage attempt hears with the stem.
+
+    None for a job with lyrics: the alignment figures (benchmarks/alignment.py) were
+    measured on the stem alone, and the forced aligner listens to the stem alone.
+    """
+    return 0.0 if plan.lyrics else plan.vintage_mix_share
 
 
 def stem_detector(plan: JobPlan) -> str:
@@ -264,10 +276,13 @@ def vintage_attempt(
     checkpoint: Checkpoint = _no_checkpoint,
     on_stage: StageCallback | None = None,
     detector: str = "silero",
+    mix_share: float = 0.0,
 ) -> Attempt:
     """``detector``: what finds the singing on the stem. ``silero``: the engine's voice
     detector with ``options``' settings; ``energy``: the stem's own band energy
-    (``vocal_activity``), whose regions are all the engine decodes."""
+    (``vocal_activity``), whose regions are all the engine decodes. ``mix_share``: how
+    much of the original mix the engine hears blended into the stem (``blend_mix``);
+    the voice is still measured, and the singing found, on the stem alone."""
     started = time.perf_counter()
     clock = StageClock(on_stage)
     checkpoint()
@@ -282,11 +297,19 @@ def vintage_attempt(
             regions = vocal_activity.regions_from_mask(mask, frame_seconds, len(stem) / SAMPLE_RATE)
             if regions:  # none: a stem with no singing in it; let the engine's detector look
                 options = replace(options, clip_regions=tuple(regions))
+        decode_seconds = separated.decode_seconds
+        heard = stem
+        if mix_share > 0.0:
+            decoding = time.perf_counter()
+            mix = decode_audio(audio_path, SAMPLE_RATE, 1)
+            decode_seconds += time.perf_counter() - decoding
+            heard = blend_mix(stem, mix, mix_share)
+            del mix
     # The file is decoded piece by piece inside separation; its share is reported apart.
-    clock.seconds = {"decode": separated.decode_seconds, **clock.seconds}
-    clock.seconds["separate"] -= separated.decode_seconds
+    clock.seconds = {"decode": decode_seconds, **clock.seconds}
+    clock.seconds["separate"] -= decode_seconds
     with clock.stage("recognise"):
-        transcript = engine.transcribe(AudioInput.of(stem), options, _span(progress, 0.5, 1.0))
+        transcript = engine.transcribe(AudioInput.of(heard), options, _span(progress, 0.5, 1.0))
     with clock.stage("postprocess"):
         report = quality.assess(transcript, voiced)
         lines = transcript_lines(transcript, SUNG)
@@ -347,6 +370,7 @@ def _vintage(
         checkpoint,
         on_stage,
         stem_detector(plan),
+        stem_mix_share(plan),
     )
 
 
