@@ -266,9 +266,10 @@ class Settings(BaseSettings):
     vintage_mix_share: float = Field(default=0.15, ge=0.0, lt=1.0)
     """How much of the original mix the vintage attempt decodes blended into the vocal
     stem (0: the stem alone). The separator's mask leaves holes and artefacts in the
-    voice that cost Whisper more words than the instruments do 17 dB down: 0.15 gave a
-    lower WER on every dev song, 0.3 on three of four (benchmarks/lyrics.py). Not used
-    for a job with ``lyrics``, which aligns on the stem alone."""
+    voice that cost Whisper more words than the instruments do 17 dB down: 0.15 lowered
+    the dev set's vintage WER on every input variant, mean 0.670 to 0.629
+    (benchmarks/lyrics.py, README). Not used for a job with ``lyrics``, which aligns on
+    the stem alone."""
 
     alignment_voice_detector: Literal["silero", "energy"] = "energy"
     """The same, in place of ``TFT_VINTAGE_VOICE_DETECTOR``, for a job with ``lyrics``:

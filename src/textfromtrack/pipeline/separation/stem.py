@@ -95,8 +95,8 @@ def blend_mix(
     its frequencies) cost Whisper more words than the instruments left at a low level:
     Whisper was trained on speech with music behind it, not on masked audio. A share of
     0.15 keeps the accompaniment about 17 dB below the voice and fills the holes with
-    the voice as it was recorded (benchmarks/lyrics.py: vintage WER lower on every dev
-    song). 0 is the stem itself.
+    the voice as it was recorded (benchmarks/lyrics.py: the dev set's vintage WER went
+    from 0.670 to 0.629, lower on every input variant). 0 is the stem itself.
     """
     if not 0.0 <= share < 1.0:
         raise ValueError(f"the mix's share must be in [0, 1), got {share}")
