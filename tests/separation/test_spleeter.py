@@ -355,31 +355,36 @@ def test_the_vocal_stem_transcribes_to_more_of_the_lyrics_than_the_mix(
 ) -> None:
     """The whole song through Whisper base twice, with identical deterministic decoding.
 
-    Only the input differs: the mix, or Spleeter's vocal stem of it. Beam search at
+    Only the input differs: the mix, or what the vintage attempt hears, Spleeter's vocal
+    stem with the default share of the mix blended back (``blend_mix``). Beam search at
     temperature 0 alone (no sampled fallback) makes both runs repeatable.
     """
+    from textfromtrack.config import Settings
     from textfromtrack.media.decode import resample_array
     from textfromtrack.pipeline.engines.base import TranscribeOptions
     from textfromtrack.pipeline.engines.faster_whisper import get_engine
     from textfromtrack.pipeline.scoring import matched_words, word_error_rate
+    from textfromtrack.pipeline.separation.stem import blend_mix
 
     engine = get_engine("base", "cpu", "int8", tmp_path_factory.mktemp("models"))
     options = TranscribeOptions(language="es", temperature=(0.0,), vad_threshold=0.35)
     reference = SONG.with_suffix(".txt").read_text(encoding="utf-8")
     stereo = decode_audio(SONG, SAMPLE_RATE, channels=2)
-    inputs = {
-        "mix": resample_array(stereo, SAMPLE_RATE, 16_000, 1),
-        "stem": resample_array(separator.separate_vocals(stereo), SAMPLE_RATE, 16_000, 1),
-    }
+    mix = resample_array(stereo, SAMPLE_RATE, 16_000, 1)
+    stem = resample_array(separator.separate_vocals(stereo), SAMPLE_RATE, 16_000, 1)
+    inputs = {"mix": mix, "vintage": blend_mix(stem, mix, Settings().vintage_mix_share)}
     found: dict[str, int] = {}
     wer: dict[str, float] = {}
     for name, audio in inputs.items():
         text = " ".join(s.text for s in engine.transcribe(audio, options).segments)
         found[name] = matched_words(reference, text, "es")
         wer[name] = word_error_rate(reference, text, "es")
-    # Measured (88 reference words): mix 27 found, WER 0.69; stem 52 found, WER 0.42.
-    assert found["stem"] >= found["mix"] + 10, (found, wer)
-    assert wer["stem"] < wer["mix"], (found, wer)
+    # Measured (88 reference words), on two machines whose int8 decodes differ: the mix
+    # found 27 and 31 words; the stem alone 52 (WER 0.42) on one but 34 (WER 0.63) on the
+    # other, which is why the vintage attempt hears some of the mix: there it found 56
+    # (WER 0.38).
+    assert found["vintage"] >= found["mix"] + 10, (found, wer)
+    assert wer["vintage"] < wer["mix"], (found, wer)
 
 
 # --- the fast path against the original computation ------------------------------------
