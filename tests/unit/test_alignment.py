@@ -180,6 +180,49 @@ def test_a_loops_first_copy_does_not_take_the_chorus_heard_later() -> None:
     assert all(t.start > 129 for t in timings), [round(t.start, 1) for t in timings]
 
 
+@pytest.mark.parametrize(
+    ("decoded", "copies"),
+    [
+        # a looped phrase alone: the loop, but no copy of anything
+        (_phrase(10.0, CHORUS, 2), [False] * 5),
+        # written twice over, squeezed each time: both are copies
+        (_phrase(10.0, CHORUS, 2) + _phrase(20.0, CHORUS, 2), [True] * 10),
+        # the line really sung, then the decoder's copy of it: only the copy
+        (_phrase(10.0, CHORUS, 5) + _phrase(20.0, CHORUS, 2), [False] * 5 + [True] * 5),
+        # the same line twice, neither squeezed: a chorus sung twice
+        (_phrase(10.0, CHORUS, 5) + _phrase(20.0, CHORUS, 5), [False] * 10),
+        # a squeezed phrase beside a different one: no copy
+        (_phrase(10.0, CHORUS, 5) + _phrase(20.0, CHORUS[:4], 1), [False] * 9),
+        ([], []),
+    ],
+)
+def test_loop_copies(decoded: list[Word], copies: list[bool]) -> None:
+    assert al._in_loop_copies(decoded, al._in_squeezed_runs(decoded)) == copies
+
+
+def test_a_loops_copies_anchor_nothing_but_say_where_the_singer_was_heard() -> None:
+    # Fantasma on another machine: the chorus sung at 70 s, written twice more over the
+    # "ooh" passage (100-115 s), and the last chorus misheard at 130 s.
+    decoded = (
+        _phrase(70.0, CHORUS, 5)
+        + _phrase(100.0, CHORUS, 2)
+        + _phrase(110.0, CHORUS, 2)
+        + words((130.3, 131.2, " a"), (131.2, 132.0, " ti"), (133.2, 133.9, " muy"))
+        + words((133.9, 135.2, " extraña"))
+    )
+    text = "la tristeza es muy extraña\nooh ooh\nla tristeza es muy extraña"
+    voiced = [(70.0, 73.0), (100.0, 116.0), (130.0, 136.0)]
+    timings = al.align_text(al.parse_lyrics(text), decoded, 150.0, voiced=voiced)
+    starts = [round(t.start, 1) for t in timings]
+    assert timings[0].start == 70.0 and all(t.anchored for t in timings[:5]), starts
+    # The copies anchored none of the last chorus: its words are by its own.
+    assert all(t.start > 129 for t in timings[7:]), starts
+    assert not any(t.anchored for t in timings[5:7]), starts
+    # Its copies still say the singer was heard there: the "ooh"s start on them.
+    assert 99 <= timings[5].start < 116, starts
+    assert al.lyric_words_heard(text, decoded) == 7  # 5 + "muy extraña"
+
+
 def test_join_split_words_rejoins_apostrophes() -> None:
     decoded = words((1.0, 1.2, " J"), (1.2, 1.6, "'ai"), (1.7, 2.0, " mis"), (2.0, 2.2, "你"))
     joined = al.join_split_words(decoded)

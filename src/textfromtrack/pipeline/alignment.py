@@ -541,6 +541,17 @@ def drop_squeezed_runs(words: Sequence[Word], run: int = SQUEEZED_RUN) -> list[W
     ]
 
 
+def _phrases(words: Sequence[Word]) -> list[tuple[int, int]]:
+    """(start, end) index ranges of the words between pauses of PHRASE_PAUSE_SECONDS."""
+    phrases: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(words) + 1):
+        if i == len(words) or words[i].start - words[i - 1].end >= PHRASE_PAUSE_SECONDS:
+            phrases.append((start, i))
+            start = i
+    return phrases
+
+
 def _in_looped_phrases(words: Sequence[Word], squeezed: Sequence[bool] | None = None) -> list[bool]:
     """Per word: in a phrase (words between pauses of PHRASE_PAUSE_SECONDS) that holds a
     squeezed run. The loop's first words often get times of their own: on the dev set's
@@ -550,12 +561,7 @@ def _in_looped_phrases(words: Sequence[Word], squeezed: Sequence[bool] | None = 
     ``_in_squeezed_runs``, when the caller has them already."""
     if squeezed is None:
         squeezed = _in_squeezed_runs(words)
-    phrases: list[tuple[int, int]] = []
-    start = 0
-    for i in range(1, len(words) + 1):
-        if i == len(words) or words[i].start - words[i - 1].end >= PHRASE_PAUSE_SECONDS:
-            phrases.append((start, i))
-            start = i
+    phrases = _phrases(words)
     looped = [any(squeezed[a:b]) for a, b in phrases]
     # A loop's first copy may come out with times of its own (there, "extranjosa" lasted
     # 0.46 s): a phrase written again word for word beside a looped copy is the loop too.
@@ -567,6 +573,27 @@ def _in_looped_phrases(words: Sequence[Word], squeezed: Sequence[bool] | None = 
     out = [False] * len(words)
     for (a, b), flag in zip(phrases, looped, strict=True):
         out[a:b] = [flag] * (b - a)
+    return out
+
+
+def _in_loop_copies(words: Sequence[Word], squeezed: Sequence[bool]) -> list[bool]:
+    """Per word: in a loop's copy, a phrase that holds a squeezed run and repeats word for
+    word the phrase beside it. Its words are the decoder's memory of the phrase, not
+    what it heard there: they must anchor nothing. Trusting them less was not enough:
+    on one machine's decode of Fantasma the chorus came out twice over the "ooh"
+    passage ("es muy extranida de la" squeezed, "La" at p=0.00), and the last chorus,
+    heard there as "A ti sensas muy extraño", lost "la tristeza" to those copies, 22
+    and 32 s early. A phrase beside a copy that holds no squeezed run is left alone: it
+    is most likely the line really sung (there, the chorus before the "ooh")."""
+    phrases = _phrases(words)
+    keys = [tuple(_key(w.text) for w in words[a:b]) for a, b in phrases]
+    out = [False] * len(words)
+    for k, (a, b) in enumerate(phrases):
+        if not any(squeezed[a:b]):
+            continue
+        beside = [n for n in (k - 1, k + 1) if 0 <= n < len(phrases)]
+        if any(keys[n] == keys[k] for n in beside):
+            out[a:b] = [True] * (b - a)
     return out
 
 
@@ -587,17 +614,25 @@ def _trust(words: Sequence[Word], looped: Sequence[bool] | None = None) -> list[
 
 def _anchors(lyrics: Lyrics, decoded: Sequence[Word]) -> tuple[list[Word], list[tuple[int, int]]]:
     """The decode's words as matched (joined, squeezed runs dropped) and the pairs
-    (lyric index, decoded index) that anchor the user's words to them."""
+    (lyric index, decoded index) that anchor the user's words to them.
+
+    A loop's copies (``_in_loop_copies``) stay among the words, which still say where the
+    singer was heard (``place_words`` puts unanchored lines there), but are not matched.
+    """
     joined = [w for w in join_split_words(decoded) if _key(w.text)]
     squeezed = _in_squeezed_runs(joined)
-    looped = [
-        lp for lp, sq in zip(_in_looped_phrases(joined, squeezed), squeezed, strict=True) if not sq
-    ]
-    heard = [w for w, sq in zip(joined, squeezed, strict=True) if not sq]
+    copies = _in_loop_copies(joined, squeezed)
+    looped = _in_looped_phrases(joined, squeezed)
+    kept = [k for k, sq in enumerate(squeezed) if not sq]
+    heard = [joined[k] for k in kept]
+    matched = [i for i, k in enumerate(kept) if not copies[k]]
+    candidates = [heard[i] for i in matched]
     pairs = match_words(
-        [w.key for w in lyrics.words], [_key(w.text) for w in heard], trust=_trust(heard, looped)
+        [w.key for w in lyrics.words],
+        [_key(w.text) for w in candidates],
+        trust=_trust(candidates, [looped[kept[i]] for i in matched]),
     )
-    return heard, pairs
+    return heard, [(li, matched[di]) for li, di in pairs]
 
 
 def lyric_words_heard(text: str, decoded: Sequence[Word]) -> int:
