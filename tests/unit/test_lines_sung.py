@@ -145,6 +145,18 @@ def test_a_held_first_word_starts_where_it_can_be_sung() -> None:
     assert segs[0].start == 0
 
 
+def test_a_word_stretched_over_a_silence_is_timed_from_its_held_start() -> None:
+    # Guayeteo's stem: " el" from 54.4 to 61.4 s (Whisper stretched it back over the
+    # silence), then "preci y seguro" to 65.2 s. Shown from its held start (60.9 s) the
+    # line lasts 4.3 s, within the cap; timed from 54.4 s it was 10.8 s, so " el" was
+    # left a line of its own.
+    ws = words((50.0, 50.6, " con"), (54.43, 61.43, " el"), (61.43, 61.97, " preci"))
+    ws += words((61.97, 64.75, " y"), (64.75, 65.21, " seguro"))
+    segs = segments_from_words(ws, SUNG)
+    assert [s.text for s in segs] == ["con", "el preci y seguro"]
+    assert segs[1].start == pytest.approx(61.43 - 0.5)
+
+
 def test_a_single_overlong_word_is_a_line() -> None:
     ws = words((0, 1, " " + "x" * 60), (1, 1.2, " y"), (1.2, 1.4, " z"))
     assert sung(ws) == ["x" * 60, "y z"]

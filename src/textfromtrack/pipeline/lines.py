@@ -235,17 +235,22 @@ def build_sung_lines(words: Iterable[Word], policy: SungLines | None = None) -> 
         totals.append(totals[-1] + len(w.text))
     lead = [len(w.text) - len(w.text.lstrip()) for w in ws]
     trail = [len(w.text) - len(w.text.rstrip()) for w in ws]
+    # Where word k starts when it starts a line (``_held_start``): the line is timed, and
+    # its silence before measured, as it will be shown. From the raw start, a word Whisper
+    # stretched back over a silence ("el" over 7 s on Guayeteo's stem) made every line it
+    # could start too long for the cap and left it a line of its own.
+    opens = [_held_start(w, policy).start for w in ws]
 
     def gap(k: int) -> float:
-        """Silence before word k; a song's edges count as silence."""
-        return ws[k].start - ws[k - 1].end if 0 < k < n else float("inf")
+        """Silence before word k as a line's first word; a song's edges count as silence."""
+        return opens[k] - ws[k - 1].end if 0 < k < n else float("inf")
 
     best = [0.0] + [float("inf")] * n
     back = [0] * (n + 1)
     for j in range(1, n + 1):
         for i in range(j - 1, -1, -1):
             chars = totals[j] - totals[i] - lead[i] - trail[j - 1]
-            seconds = ws[j - 1].end - ws[i].start
+            seconds = ws[j - 1].end - opens[i]
             if i < j - 1 and (chars > policy.max_chars or seconds > policy.max_seconds):
                 break
             cost = policy.line_cost - scores[i]
