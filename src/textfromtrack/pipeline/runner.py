@@ -173,8 +173,9 @@ class JobPlan:
 def stem_mix_share(plan: JobPlan) -> float:
     """How much of the mix ``plan``'s vintage attempt hears with the stem.
 
-    None for a job with lyrics: the alignment figures (benchmarks/alignment.py) were
-    measured on the stem alone, and the forced aligner listens to the stem alone.
+    0 (the stem alone) for a job with lyrics: the alignment figures
+    (benchmarks/alignment.py) were measured on the stem alone, and the forced aligner
+    listens to the stem alone.
     """
     return 0.0 if plan.lyrics else plan.vintage_mix_share
 
