@@ -601,7 +601,8 @@ def test_lyric_words_heard(text: str, decoded: list[str], heard: int) -> None:
                 (31.0, 31.5, " rr"),
                 (40.0, 41.0, " seis"),
             ),
-            30.0,
+            # from where the voice they were heard in starts, not at the late word
+            29.0,
         ),
         # heard words too few seconds for the line: the voice decides
         (
@@ -645,6 +646,62 @@ def test_no_word_is_sung_across_a_long_silence(
     (snapped,) = al.snap_onsets([al.Timing(*timing, False)], voiced)
     assert snapped.start == pytest.approx(start)
     assert snapped.end == timing[1]
+
+
+@pytest.mark.parametrize(
+    ("spans", "phrases"),
+    [
+        ([], []),
+        ([(0.0, 1.0)], [[(0.0, 1.0)]]),
+        # a breath inside a phrase
+        ([(0.0, 1.0), (1.0 + al.WORD_SILENCE_SECONDS - 0.1, 4.0)], 1),
+        # a silence a word is not sung across
+        ([(0.0, 1.0), (1.0 + al.WORD_SILENCE_SECONDS, 4.0)], 2),
+        ([(0.0, 1.0), (1.5, 2.0), (6.0, 7.0), (12.0, 13.0)], 3),
+    ],
+)
+def test_sung_phrases(spans: list[tuple[float, float]], phrases: list[object] | int) -> None:
+    got = al._sung_phrases(spans)
+    if isinstance(phrases, int):
+        assert len(got) == phrases and [s for p in got for s in p] == spans
+    else:
+        assert got == phrases
+
+
+@pytest.mark.parametrize(
+    ("count", "seconds", "shares"),
+    [
+        (4, [1.5, 4.4, 2.3, 6.1], [1, 1, 1, 1]),  # Fantasma's "ooh" line: one per phrase
+        (6, [1.0, 1.0], [3, 3]),
+        (10, [1.0, 3.0], [3, 7]),  # one each, then the rest by voice
+        (2, [1.0, 5.0, 2.0], [0, 1, 1]),  # too few: the longest phrases
+        (1, [1.0, 1.0], [1, 0]),  # a tie: the earlier
+        (0, [1.0, 2.0], [0, 0]),
+        (3, [0.0, 0.0], [2, 1]),
+    ],
+)
+def test_words_per_phrase(count: int, seconds: list[float], shares: list[int]) -> None:
+    got = al._words_per_phrase(count, seconds)
+    assert got == shares and sum(got) == count
+
+
+def test_a_held_word_per_phrase_is_not_moved_a_phrase_late() -> None:
+    """Fantasma's "ooh" line between two anchored lines: four held notes, one per phrase of
+    the stem's voice. Spread by voiced time the first straddled the 4.4 s silence, was
+    moved past it, and each "ooh" went a phrase (8 s) late."""
+    decoded = words(
+        (75.0, 77.0, " la"),
+        (77.2, 78.3, " belleza"),
+        (98.9, 100.3, " qq"),  # the decoder heard singing there, none of it the lyrics
+        (108.7, 110.1, " rr"),
+        (122.9, 124.3, " ss"),
+        (130.9, 131.3, " la"),
+        (131.3, 132.9, " tristeza"),
+    )
+    voiced = [(70.0, 78.6), (97.35, 99.85), (101.15, 101.7), (106.1, 111.1)]
+    voiced += [(114.3, 116.6), (122.5, 128.6), (130.7, 139.0)]
+    got = _starts("la belleza\nooh ooh ooh ooh\nla tristeza", decoded, 160.0, voiced=voiced)
+    assert got[2:6] == [97.35, 106.1, 114.3, 122.5]
 
 
 def cramming_aligner() -> FakeAligner:

@@ -107,6 +107,10 @@ VOICE_BRIDGE_SECONDS = 0.3
 VOICE_MIN_SECONDS = 0.2
 # No word is sung across a silence this long (a held note is voiced).
 WORD_SILENCE_SECONDS = 2.0
+# Words spread over the voice between anchors are shared out phrase by phrase (voice
+# between such silences); a phrase with less voice than this holds none: it is a gap's
+# edge clipped off a phrase beyond it, or a breath.
+MIN_PHRASE_SECONDS = 0.5
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Scripts written without spaces between words: each character is a word of its own.
@@ -268,7 +272,63 @@ def _spread(count: int, weights: Sequence[int], start: float, end: float) -> lis
     return out
 
 
+def _seconds(spans: Sequence[tuple[float, float]]) -> float:
+    return sum(b - a for a, b in spans)
+
+
+def _sung_phrases(spans: Sequence[tuple[float, float]]) -> list[list[tuple[float, float]]]:
+    """``spans`` grouped into phrases: no word is sung across WORD_SILENCE_SECONDS."""
+    phrases: list[list[tuple[float, float]]] = []
+    for a, b in spans:
+        if phrases and a - phrases[-1][-1][1] < WORD_SILENCE_SECONDS:
+            phrases[-1].append((a, b))
+        else:
+            phrases.append([(a, b)])
+    return phrases
+
+
+def _words_per_phrase(count: int, seconds: Sequence[float]) -> list[int]:
+    """``count`` words shared by phrases of ``seconds`` voice, largest remainder first;
+    when there are words enough, every phrase gets one."""
+    if count >= len(seconds):
+        base = [1] * len(seconds)
+        left = count - len(seconds)
+    else:
+        base = [0] * len(seconds)
+        left = count
+    total = sum(seconds) or 1.0
+    quotas = [left * s / total for s in seconds]
+    shares = [int(q) for q in quotas]
+    order = sorted(range(len(seconds)), key=lambda k: quotas[k] - shares[k], reverse=True)
+    for k in order[: left - sum(shares)]:
+        shares[k] += 1
+    return [b + s for b, s in zip(base, shares, strict=True)]
+
+
 def _spread_voiced(weights: Sequence[int], spans: Sequence[tuple[float, float]]) -> list[Timing]:
+    """Words sharing the voiced time of ``spans`` by their weights, silences skipped.
+
+    Where the voice falls silent for WORD_SILENCE_SECONDS it is shared phrase by phrase
+    (``_words_per_phrase``), each phrase a whole number of words: spread by time alone,
+    a word straddles the silence and ``snap_onsets`` moves it past it, a phrase late,
+    and every word after it with it (Fantasma's four held "ooh", one per phrase, went
+    8 s late each). A phrase the decoder heard singing in holds a word when there are
+    words enough.
+    """
+    phrases = [p for p in _sung_phrases(spans) if _seconds(p) >= MIN_PHRASE_SECONDS]
+    if len(phrases) > 1:
+        counts = _words_per_phrase(len(weights), [_seconds(p) for p in phrases])
+        out: list[Timing] = []
+        at = 0
+        for phrase, count in zip(phrases, counts, strict=True):
+            if count:
+                out += _spread_in(weights[at : at + count], phrase)
+            at += count
+        return out
+    return _spread_in(weights, spans)
+
+
+def _spread_in(weights: Sequence[int], spans: Sequence[tuple[float, float]]) -> list[Timing]:
     """Words sharing the voiced time of ``spans`` by their weights, silences skipped."""
     edges = np.cumsum([0.0] + [b - a for a, b in spans])
     total = float(edges[-1])
@@ -341,7 +401,10 @@ def _fill_gap(
         # of "ooh", that took the mean from 0.31 to 0.37 s and moved no other song.
         lo_heard, hi_heard = max(lo, heard[0].start), min(hi, heard[-1].end)
         if hi_heard - lo_heard >= MIN_VOICED_SECONDS_PER_WORD * len(run):
-            lo, hi = lo_heard, hi_heard
+            # From where the voice the first of them was heard in starts: Whisper's word
+            # starts come late on held notes (Fantasma's "ooh" line, 1.5 s).
+            onset = next((a for a, b in voiced if a <= heard[0].start < b), lo_heard)
+            lo, hi = max(lo, onset), hi_heard
     for spans in (voiced, fallback):
         inside = [(max(a, lo), min(b, hi)) for a, b in spans if b > lo and a < hi]
         if sum(b - a for a, b in inside) >= MIN_VOICED_SECONDS_PER_WORD * len(run):
