@@ -140,7 +140,10 @@ def test_a_vintage_job_runs_with_its_plans_share(tmp_path: Path) -> None:
     path, mix_rms = _tone(tmp_path / "song.wav")
     engine = ListeningEngine()
     engines = runner.Engines(lambda: engine, lambda: engine, lambda: HalfSeparator())
-    runner.run(path, _plan(0.5), engines)
+    outcome = runner.run(path, _plan(0.5), engines)
     assert engine.heard_rms == pytest.approx(0.75 * mix_rms, rel=0.01)
-    runner.run(path, replace(_plan(0.5), lyrics="la"), engines)
+    # attempts_log says what the engine heard
+    assert [e["mix_share"] for e in outcome.attempts_log] == [0.5]
+    outcome = runner.run(path, replace(_plan(0.5), lyrics="la"), engines)
     assert engine.heard_rms == pytest.approx(0.5 * mix_rms, rel=0.01)
+    assert [e["mix_share"] for e in outcome.attempts_log] == [0.0]

@@ -92,6 +92,9 @@ class Attempt:
     stages: dict[str, float] = field(default_factory=dict)
     # Run by one worker, whose job then went on to the vintage queue for music mode.
     handed_off: bool = False
+    # A vintage attempt's share of the mix blended into the stem it decoded (0: the
+    # stem alone), logged so that two attempts_log entries say what each engine heard.
+    mix_share: float | None = None
 
     def log_entry(
         self, verdict: str, extra: dict[str, float] | None = None, why: str | None = None
@@ -111,6 +114,7 @@ class Attempt:
             "language": self.transcript.language,
             "quality": self.report.to_dict(),
             "verdict": verdict,
+            **({"mix_share": self.mix_share} if self.mix_share is not None else {}),
             **({"why": why} if why else {}),
             **({"handed_off": True} if self.handed_off else {}),
         }
@@ -323,6 +327,7 @@ def vintage_attempt(
         separator.name,
         report,
         clock.seconds,
+        mix_share=mix_share,
     )
 
 
