@@ -93,21 +93,36 @@ def test_sung_lines(ws: list[Word], expected: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("probability", "expected"),
+    ("shout", "probability", "expected"),
     [
         # A sure one-word sentence between short silences is a shout: its own line.
-        (0.9, ["se jodió esta pendeja.", "Ok.", "Se jodió esta pendeja."]),
+        (" Ok.", 0.9, ["se jodió esta pendeja.", "Ok.", "Se jodió esta pendeja."]),
+        # ... closed by a comma (another machine's decode)
+        (" Ok,", 0.9, ["se jodió esta pendeja.", "Ok,", "Se jodió esta pendeja."]),
         # An unsure one (Whisper guessing at an ad-lib) joins a neighbour.
-        (0.05, ["se jodió esta pendeja. Ok.", "Se jodió esta pendeja."]),
+        (" Ok.", 0.05, ["se jodió esta pendeja. Ok.", "Se jodió esta pendeja."]),
+        # So does one with no mark of its own: it runs on into the next line.
+        (" Ok", 0.9, ["se jodió esta pendeja.", "Ok Se jodió esta pendeja."]),
     ],
 )
-def test_shouts(probability: float, expected: list[str]) -> None:
+def test_shouts(shout: str, probability: float, expected: list[str]) -> None:
     ws = [
         *run("se jodió esta pendeja.", 0),
-        Word(1.9, 2.3, " Ok.", probability),
+        Word(1.9, 2.3, shout, probability),
         *run("Se jodió esta pendeja.", 2.6),
     ]
     assert sung(ws) == expected
+
+
+def test_a_shout_needs_no_capital() -> None:
+    # Guayeteo's end on this machine: the annotation has "sencillo" as a line of its own.
+    ws = [
+        Word(139.89, 140.41, " ego", 0.98),
+        Word(140.41, 140.53, " No,", 0.06),
+        Word(141.23, 142.45, " sencillo,", 0.68),
+        *run("yo y quiero el duro.", 142.87, 0.2),
+    ]
+    assert sung(ws) == ["ego No,", "sencillo,", "yo y quiero el duro."]
 
 
 @pytest.mark.parametrize(
