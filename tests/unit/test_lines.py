@@ -32,6 +32,13 @@ def texts(ws: list[Word], limits: LineLimits | None = None) -> list[str]:
         ),
         # empty words are dropped
         (words((0, 0.5, " "), (0.5, 1, " la")), ["la"]),
+        # the rest of a word stays on its line across a pause (Whisper split "s'appelle")
+        (
+            words((130.6, 132.58, " s"), (135.78, 135.98, "'appelle"), (136.0, 136.2, " son")),
+            ["s'appelle son"],
+        ),
+        # ... and after a sentence mark
+        (words((0, 0.5, " U."), (0.5, 0.7, "S."), (0.7, 1, " Go")), ["U.S.", "Go"]),
     ],
 )
 def test_splits(ws: list[Word], expected: list[str]) -> None:

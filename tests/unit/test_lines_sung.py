@@ -172,6 +172,23 @@ def test_a_word_stretched_over_a_silence_is_timed_from_its_held_start() -> None:
     assert segs[1].start == pytest.approx(61.43 - 0.5)
 
 
+def test_no_line_starts_inside_a_word() -> None:
+    # Mes Larmes, -1 dB: Whisper split "s'appelle" into " s" and, 3.2 s later, "'appelle".
+    ws = [
+        *run("et qui est fausser un melaire,", 100.0),
+        Word(130.6, 132.58, " s", 0.0),
+        Word(135.78, 135.98, "'appelle", 0.56),
+        *run("son prénom,", 136.0, 0.3),
+    ]
+    got = segments_from_words(ws, SUNG)
+    assert [s.text for s in got] == ["et qui est fausser un melaire,", "s'appelle son prénom,"]
+
+
+def test_a_word_split_past_the_caps_still_is_one_line() -> None:
+    ws = [Word(0.0, 1.0, " " + "x" * 30)] + [Word(1.0 + i, 2.0 + i, "-yy") for i in range(8)]
+    assert sung(ws) == ["x" * 30 + "-yy" * 8]
+
+
 def test_a_single_overlong_word_is_a_line() -> None:
     ws = words((0, 1, " " + "x" * 60), (1, 1.2, " y"), (1.2, 1.4, " z"))
     assert sung(ws) == ["x" * 60, "y z"]

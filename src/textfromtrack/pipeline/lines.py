@@ -120,17 +120,17 @@ def _wide(char: str) -> bool:
     return unicodedata.east_asian_width(char) in ("W", "F")
 
 
+def continues_word(word: Word) -> bool:
+    """Whether this token is the rest of the word before it: Whisper splits "n'a" into
+    " n" and "'a"; Chinese and Japanese words, written without spaces, stand alone."""
+    text = word.text
+    stripped = text.strip()
+    return not text[:1].isspace() and not (stripped and _wide(stripped[0]))
+
+
 def visible_words(words: Sequence[Word]) -> int:
-    """Words as a reader counts them: Whisper splits "n'a" into " n" and "'a" (one
-    word), and writes Chinese and Japanese words without spaces (each one a word).
-    """
-    count = 0
-    for i, word in enumerate(words):
-        text = word.text
-        stripped = text.strip()
-        if i == 0 or text[:1].isspace() or (stripped and _wide(stripped[0])):
-            count += 1
-    return count
+    """Words as a reader counts them (``continues_word``)."""
+    return sum(1 for i, word in enumerate(words) if i == 0 or not continues_word(word))
 
 
 def _ends_with(word: Word, marks: tuple[str, ...]) -> bool:
@@ -140,7 +140,11 @@ def _ends_with(word: Word, marks: tuple[str, ...]) -> bool:
 def _split_long(line: list[Word], limits: LineLimits) -> tuple[list[Word], list[Word]]:
     """Where to cut an overflowing line: its last clause mark past a third, else its end."""
     for i in range(len(line) - 1, 0, -1):
-        if _ends_with(line[i - 1], CLAUSE_END) and i >= len(line) / 3:
+        if (
+            _ends_with(line[i - 1], CLAUSE_END)
+            and i >= len(line) / 3
+            and not continues_word(line[i])
+        ):
             return line[:i], line[i:]
     return line, []
 
@@ -152,7 +156,10 @@ def build_lines(words: Iterable[Word], limits: LineLimits | None = None) -> list
     for word in words:
         if not word.text.strip():
             continue
-        if current:
+        if continues_word(word) and not current and lines:
+            lines[-1].append(word)  # the rest of a word that ended a sentence
+            continue
+        if current and not continues_word(word):  # the rest of a word stays on its line
             gap = word.start - current[-1].end
             too_long = len(line_text([*current, word])) > limits.max_chars
             too_slow = word.end - current[0].start > limits.max_seconds
@@ -223,7 +230,8 @@ def build_sung_lines(words: Iterable[Word], policy: SungLines | None = None) -> 
 
     best[j] is the cheapest split of the first j words; a line words[i:j] is tried for
     every i back until the line would pass a cap (a single word always may, so a split
-    always exists). Lines stay within the caps, which bound the work per word.
+    always exists); a line starts only where a word does. Lines stay within the caps,
+    which bound the work per word.
     """
     policy = policy or SUNG
     ws = [w for w in words if w.text.strip()]
@@ -247,19 +255,25 @@ def build_sung_lines(words: Iterable[Word], policy: SungLines | None = None) -> 
         """Silence before word k as a line's first word; a song's edges count as silence."""
         return opens[k] - ws[k - 1].end if 0 < k < n else float("inf")
 
+    # No line starts inside a word: Whisper split Mes Larmes' "s'appelle" into " s" and,
+    # 3.2 s later, "'appelle", and the line broke between them.
+    starts = [k == 0 or not continues_word(w) for k, w in enumerate(ws)]
     best = [0.0] + [float("inf")] * n
     back = [0] * (n + 1)
     for j in range(1, n + 1):
+        if j < n and not starts[j]:
+            continue  # no line may end here
         for i in range(j - 1, -1, -1):
+            if not starts[i]:
+                continue
             chars = totals[j] - totals[i] - lead[i] - trail[j - 1]
             seconds = ws[j - 1].end - opens[i]
-            if i < j - 1 and (chars > policy.max_chars or seconds > policy.max_seconds):
+            one_word = visible_words(ws[i:j]) == 1
+            if not one_word and (chars > policy.max_chars or seconds > policy.max_seconds):
                 break
             cost = policy.line_cost - scores[i]
             cost += policy.short_weight * max(0.0, policy.short_seconds - seconds)
-            if visible_words(ws[i:j]) == 1 and not _may_stand_alone(
-                ws[i:j], min(gap(i), gap(j)), policy
-            ):
+            if one_word and not _may_stand_alone(ws[i:j], min(gap(i), gap(j)), policy):
                 cost += policy.orphan_cost
             if best[i] + cost < best[j]:
                 best[j] = best[i] + cost
