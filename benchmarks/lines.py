@@ -46,6 +46,7 @@ METRICS = (
     "within_one_second",
     "line_count_ratio",
     "orphans",
+    "orphans_alone",
 )
 
 
@@ -134,6 +135,7 @@ def _mean(rows: list[lt.LineTiming]) -> dict[str, float]:
         out[key] = round(sum(values) / len(values), 3) if values else float("nan")
     # Orphans are counted, not averaged: the target is none on any song.
     out["orphans"] = sum(r.orphans for r in rows)
+    out["orphans_alone"] = sum(r.orphans_alone for r in rows)
     out["songs_meeting_targets"] = sum(r.meets_targets() for r in rows)
     return out
 

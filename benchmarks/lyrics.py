@@ -213,6 +213,7 @@ def run_song(
                 "within_1s": round(timing.within_one_second, 3),
                 "line_count_ratio": round(timing.line_count_ratio, 3),
                 "orphans": timing.orphans,
+                "orphans_alone": timing.orphans_alone,
             }
     automatic_seconds = standard_seconds + (vintage_seconds if decision.retry else 0.0)
     return {
@@ -301,7 +302,10 @@ def _summary(rows: list[dict[str, Any]], modes: list[str]) -> dict[str, Any]:
                 key: round(statistics.fmean(t[key] for t in timed), 3)
                 for key in ("median_start_error", "within_0_5s", "within_1s", "line_count_ratio")
                 if all(t[key] is not None for t in timed)
-            } | {"orphans": sum(t["orphans"] for t in timed) / len(timed)}
+            } | {
+                key: round(sum(t[key] for t in timed) / len(timed), 3)
+                for key in ("orphans", "orphans_alone")
+            }
         best = min(figures["standard"]["mean"], figures["vintage"]["mean"])
         figures["automatic_minus_better"] = round(figures["automatic"]["mean"] - best, 4)
         out["songs"][song] = figures

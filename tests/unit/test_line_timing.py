@@ -64,8 +64,15 @@ def test_match_starts(
             [*lines(1.0), TimedLine(6.1, 6.4, 1)],
             LineTiming(2, 3, 2, 0.05, 1.0, 1.0, 1.5, 1),
         ),
-        # Matched to a longer annotated line, a one-word line is still an orphan.
-        ([TimedLine(1.0, 1.5, 1)], lines(1.0), LineTiming(1, 1, 1, 0.0, 1.0, 1.0, 1.0, 1)),
+        # Matched to a longer annotated line, a one-word line is still an orphan (alone
+        # in time: there is no other line).
+        ([TimedLine(1.0, 1.5, 1)], lines(1.0), LineTiming(1, 1, 1, 0.0, 1.0, 1.0, 1.0, 1, 1)),
+        # An orphan with 1.5 s (ALONE_SECONDS) of silence on both sides stands alone.
+        (
+            [*lines(1.0), TimedLine(3.5, 4.0, 1), TimedLine(5.5, 6.0, 1), *lines(7.0)],
+            lines(1.0, 7.0),
+            LineTiming(2, 4, 2, 0.0, 1.0, 1.0, 2.0, 2, 1),
+        ),
         # Unsorted input is sorted by start first.
         (lines(5.0, 1.0), lines(1.0, 5.0), LineTiming(2, 2, 2, 0.0, 1.0, 1.0, 1.0, 0)),
     ],
@@ -74,11 +81,12 @@ def test_line_timing(
     produced: list[TimedLine], annotated: list[TimedLine], expected: LineTiming
 ) -> None:
     got = line_timing(produced, annotated)
-    assert (got.annotated, got.produced, got.matched, got.orphans) == (
+    assert (got.annotated, got.produced, got.matched, got.orphans, got.orphans_alone) == (
         expected.annotated,
         expected.produced,
         expected.matched,
         expected.orphans,
+        expected.orphans_alone,
     )
     assert got.median_start_error == pytest.approx(expected.median_start_error)
     assert got.within_half_second == pytest.approx(expected.within_half_second)
