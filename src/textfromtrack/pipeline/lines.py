@@ -263,12 +263,14 @@ def build_sung_lines(words: Iterable[Word], policy: SungLines | None = None) -> 
     for j in range(1, n + 1):
         if j < n and not starts[j]:
             continue  # no line may end here
+        count = 0  # visible words in ws[i:j]: the word starts there (``visible_words``)
         for i in range(j - 1, -1, -1):
             if not starts[i]:
                 continue
+            count += 1
             chars = totals[j] - totals[i] - lead[i] - trail[j - 1]
             seconds = ws[j - 1].end - opens[i]
-            one_word = visible_words(ws[i:j]) == 1
+            one_word = count == 1
             if not one_word and (chars > policy.max_chars or seconds > policy.max_seconds):
                 break
             cost = policy.line_cost - scores[i]
